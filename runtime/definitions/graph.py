@@ -1,0 +1,96 @@
+"""The in-memory shape of what user code defines: ops, the steps of a job, jobs.
+
+This is the seam between the authoring API (decorators and composition, which
+build these objects) and the execution engine (which runs them). Both sides
+depend on this module only, never on each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import msgspec
+
+    from runtime.definitions.retry import RetryPolicy
+
+DEFAULT_OUTPUT = "result"
+ASSET_JOB_NAME = "__ASSET_JOB"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class OpDefinition:
+    """A unit of user computation: an @op, or the compute of an @asset.
+
+    `input_names` are the function's data parameters, in order; a parameter
+    named `context` receives the step context and one named `config` the
+    validated config struct, and neither is an input.
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    is_async: bool
+    input_names: tuple[str, ...] = ()
+    wants_context: bool = False
+    config_type: type[msgspec.Struct] | None = None
+    pool: str | None = None
+    retry_policy: RetryPolicy | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    description: str | None = None
+    # Set for assets: the asset key this op materializes.
+    asset_key: str | None = None
+    group_name: str = "default"
+    # Assets only: upstream asset keys this asset depends on without taking
+    # their value (`deps=`); ordering only.
+    non_data_deps: tuple[str, ...] = ()
+    # Run sync steps in a separate process when the executor allows it.
+    cpu_bound: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StepInput:
+    """Where one data input of a step comes from."""
+
+    name: str
+    upstream_step: str
+    upstream_output: str = DEFAULT_OUTPUT
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class StepNode:
+    """One step of a job: an op placed in the graph under a unique key."""
+
+    key: str
+    op: OpDefinition
+    # Data inputs, keyed by parameter name.
+    inputs: Mapping[str, StepInput] = field(default_factory=dict)
+    # Steps that must finish first without passing a value (asset deps=).
+    after: tuple[str, ...] = ()
+
+    @property
+    def upstream_keys(self) -> tuple[str, ...]:
+        """Every step this one waits for, data or ordering, without duplicates."""
+        seen = dict.fromkeys(i.upstream_step for i in self.inputs.values())
+        seen.update(dict.fromkeys(self.after))
+        return tuple(seen)
+
+
+@dataclass(eq=False)
+class JobDefinition:
+    """A named graph of steps. `steps` is in a topological order."""
+
+    name: str
+    steps: Mapping[str, StepNode]
+    description: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    is_asset_job: bool = False
+
+    def downstream_of(self) -> dict[str, list[str]]:
+        """Map each step key to the keys of the steps that wait for it."""
+        down: dict[str, list[str]] = {key: [] for key in self.steps}
+        for node in self.steps.values():
+            for up in node.upstream_keys:
+                down[up].append(node.key)
+        return down

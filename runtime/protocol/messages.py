@@ -1,0 +1,388 @@
+"""Every payload that crosses the wire between host and code server.
+
+The protobuf envelopes in proto/runtime_api.proto carry only a protocol version
+and bytes; the bytes are msgpack-encoded structs from this module. One module
+owns them all so that a change to the protocol is a change to one file, and
+bumping PROTOCOL_VERSION is the rule for any change that an older peer could
+not decode.
+
+Structs are frozen, keyword-only and omit defaults so messages stay small.
+Encoders and decoders are built once at import; use `encode` and `decode_*`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+
+# Large payloads (snapshots of 10,000 assets) are sliced into chunks well under
+# grpclib's default 4 MiB message limit.
+CHUNK_SIZE = 1024 * 1024
+
+
+class Message(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True):
+    """Base of every payload."""
+
+
+# --- errors -----------------------------------------------------------------
+
+
+class ErrorInfo(Message):
+    """A user-code or load error captured as data: type, message, traceback."""
+
+    type: str
+    message: str
+    traceback: str = ""
+    # Extra lines that tell the user what to do (e.g. set working_directory).
+    hints: list[str] = []
+    cause: ErrorInfo | None = None
+
+
+# --- control plane ----------------------------------------------------------
+
+
+class PingRequest(Message):
+    echo: str = ""
+
+
+class PingReply(Message):
+    echo: str = ""
+    server_id: str
+
+
+class HeartbeatRequest(Message):
+    # Who is keeping the server alive; logged, not checked.
+    sender: str = ""
+
+
+class HeartbeatReply(Message):
+    server_id: str
+
+
+class ServerInfoRequest(Message):
+    pass
+
+
+class ServerInfo(Message):
+    server_id: str
+    pid: int
+    python_version: str
+    runtime_version: str
+    protocol_version: int
+    location_name: str
+    executable: str = ""
+    # Wall-clock time the server process started (time.time()).
+    started_at: float = 0.0
+    # "loading" | "loaded" | "error"
+    load_status: str = "loaded"
+
+
+class ShutdownRequest(Message):
+    # Seconds to let in-flight runs finish before the server exits.
+    grace_seconds: float = 0.0
+
+
+class ShutdownReply(Message):
+    server_id: str
+    # Runs still in flight when the server accepted the shutdown.
+    runs_in_flight: int = 0
+
+
+# --- load timings -----------------------------------------------------------
+
+
+class ModuleImportTime(Message):
+    module: str
+    seconds: float
+
+
+class LoadTimings(Message):
+    """How long loading took and which imports dominated it."""
+
+    import_seconds: float = 0.0
+    total_seconds: float = 0.0
+    # The slowest top-level-attributed imports, slowest first.
+    slowest_modules: list[ModuleImportTime] = []
+    # The module being imported when the load was interrupted, if it was.
+    importing_module: str | None = None
+
+
+# --- snapshot: what a code location defines ---------------------------------
+
+
+class RetryPolicySnapshot(Message):
+    max_retries: int = 1
+    delay: float = 0.0
+    backoff: Literal["constant", "linear", "exponential"] = "constant"
+    jitter: Literal["none", "full", "plus_minus"] = "none"
+
+
+class StepInputSnapshot(Message):
+    """An input of a step and the upstream output that feeds it."""
+
+    name: str
+    # Upstream step key; None for an input with no upstream (a config-less root).
+    upstream_step: str | None = None
+    upstream_output: str = "result"
+
+
+class StepSnapshot(Message):
+    key: str
+    kind: Literal["op", "asset"] = "op"
+    inputs: list[StepInputSnapshot] = []
+    is_async: bool = False
+    pool: str | None = None
+    description: str | None = None
+    tags: dict[str, str] = {}
+    # JSON schema of the step's config struct, when it takes `config`.
+    config_schema: dict[str, Any] | None = None
+    retry_policy: RetryPolicySnapshot | None = None
+
+
+class JobSnapshot(Message):
+    name: str
+    description: str | None = None
+    tags: dict[str, str] = {}
+    steps: list[StepSnapshot] = []
+    # True for the implicit asset job and for define_asset_job jobs.
+    is_asset_job: bool = False
+
+
+class AssetSnapshot(Message):
+    key: str
+    deps: list[str] = []
+    group_name: str = "default"
+    description: str | None = None
+    tags: dict[str, str] = {}
+    is_async: bool = False
+    # The jobs that materialize this asset.
+    job_names: list[str] = []
+
+
+class ScheduleSnapshot(Message):
+    name: str
+    cron_schedule: str
+    job_name: str
+    execution_timezone: str = "UTC"
+    description: str | None = None
+    default_status: Literal["running", "stopped"] = "stopped"
+
+
+class SensorSnapshot(Message):
+    name: str
+    job_name: str | None = None
+    minimum_interval_seconds: int = 30
+    description: str | None = None
+    default_status: Literal["running", "stopped"] = "stopped"
+
+
+class Snapshot(Message):
+    """Everything the host needs to know about a location, or why it failed."""
+
+    location_name: str
+    server_id: str
+    jobs: list[JobSnapshot] = []
+    assets: list[AssetSnapshot] = []
+    schedules: list[ScheduleSnapshot] = []
+    sensors: list[SensorSnapshot] = []
+    timings: LoadTimings = LoadTimings()
+    # Set when user code failed to load (only with --lazy-load-user-code).
+    error: ErrorInfo | None = None
+
+
+class SnapshotRequest(Message):
+    pass
+
+
+# --- runs -------------------------------------------------------------------
+
+
+class ExecuteRunRequest(Message):
+    run_id: str
+    job_name: str
+    run_config: dict[str, Any] = {}
+    tags: dict[str, str] = {}
+    # Step keys to run; None runs the whole job.
+    step_selection: list[str] | None = None
+    # Re-execution: step keys whose outputs are read from this earlier run's
+    # stored outputs instead of being recomputed.
+    parent_run_id: str | None = None
+    reused_steps: list[str] = []
+    # Where the filesystem IO manager keeps outputs (under RUNTIME_HOME).
+    storage_dir: str | None = None
+    # Executor options: "in_process" (async on loop, sync in threads) or
+    # "multiprocess" (sync steps in forkserver processes).
+    executor: Literal["in_process", "multiprocess"] = "in_process"
+    max_concurrent: int = 0
+    pool_limits: dict[str, int] = {}
+
+
+class CancelRunRequest(Message):
+    run_id: str
+
+
+class CancelRunReply(Message):
+    run_id: str
+    # False when the server did not know the run (already finished).
+    found: bool
+
+
+EventType = Literal[
+    "RUN_STARTING",
+    "RUN_START",
+    "STEP_START",
+    "STEP_OUTPUT",
+    "STEP_SUCCESS",
+    "STEP_FAILURE",
+    "STEP_SKIPPED",
+    "STEP_UP_FOR_RETRY",
+    "STEP_RESTARTED",
+    "ASSET_MATERIALIZATION",
+    "LOG",
+    "ENGINE_EVENT",
+    "RUN_SUCCESS",
+    "RUN_FAILURE",
+    "RUN_CANCELING",
+    "RUN_CANCELED",
+]
+
+# The events that end a run; exactly one of them is a run's last event.
+RUN_END_EVENTS: frozenset[str] = frozenset({"RUN_SUCCESS", "RUN_FAILURE", "RUN_CANCELED"})
+
+
+class EventPayload(Message, tag_field="kind"):
+    """Base of the tagged union carried in RunEvent.payload."""
+
+
+class NoPayload(EventPayload, tag="none"):
+    pass
+
+
+class StepOutputPayload(EventPayload, tag="output"):
+    output_name: str = "result"
+    # Short repr of the value, for display; the value itself is in the IO manager.
+    value_repr: str = ""
+    type_name: str = ""
+
+
+class StepSuccessPayload(EventPayload, tag="success"):
+    duration_seconds: float
+
+
+class StepFailurePayload(EventPayload, tag="failure"):
+    error: ErrorInfo
+    retry_number: int = 0
+
+
+class StepSkippedPayload(EventPayload, tag="skipped"):
+    reason: str
+
+
+class StepRetryPayload(EventPayload, tag="retry"):
+    error: ErrorInfo | None = None
+    retry_number: int
+    delay_seconds: float
+
+
+class AssetMaterializationPayload(EventPayload, tag="materialization"):
+    asset_key: str
+    metadata: dict[str, Any] = {}
+
+
+class LogPayload(EventPayload, tag="log"):
+    level: str = "INFO"
+    logger: str = ""
+    message: str
+    # "logger" for context.log and logging records, "stdout"/"stderr" for captured output.
+    source: str = "logger"
+
+
+class EnginePayload(EventPayload, tag="engine"):
+    message: str
+    error: ErrorInfo | None = None
+    metadata: dict[str, Any] = {}
+
+
+class RunFailurePayload(EventPayload, tag="run_failure"):
+    message: str
+    failed_steps: list[str] = []
+    error: ErrorInfo | None = None
+
+
+AnyPayload = (
+    NoPayload
+    | StepOutputPayload
+    | StepSuccessPayload
+    | StepFailurePayload
+    | StepSkippedPayload
+    | StepRetryPayload
+    | AssetMaterializationPayload
+    | LogPayload
+    | EnginePayload
+    | RunFailurePayload
+)
+
+
+class RunEvent(Message):
+    """One event of a run. `sequence` is gapless per run, starting at 1."""
+
+    run_id: str
+    sequence: int
+    timestamp: float
+    event_type: EventType
+    step_key: str | None = None
+    payload: AnyPayload = NoPayload()
+
+
+class EventBatch(Message):
+    events: list[RunEvent]
+
+
+# --- schedules and sensors --------------------------------------------------
+
+
+class EvaluateScheduleRequest(Message):
+    schedule_name: str
+    # The tick time being evaluated, as a Unix timestamp.
+    scheduled_time: float
+
+
+class EvaluateSensorRequest(Message):
+    sensor_name: str
+    cursor: str | None = None
+    last_tick_time: float | None = None
+
+
+class RunRequestData(Message):
+    run_key: str | None = None
+    job_name: str | None = None
+    run_config: dict[str, Any] = {}
+    tags: dict[str, str] = {}
+
+
+class TickResult(Message):
+    run_requests: list[RunRequestData] = []
+    skip_reason: str | None = None
+    cursor: str | None = None
+    error: ErrorInfo | None = None
+
+
+# --- codecs -----------------------------------------------------------------
+
+_encoder = msgspec.msgpack.Encoder()
+
+
+def encode(message: Message) -> bytes:
+    """Encode any payload struct to bytes."""
+    return _encoder.encode(message)
+
+
+T = TypeVar("T")
+
+
+def decoder(type_: type[T]) -> msgspec.msgpack.Decoder[T]:
+    """A decoder for one payload type; build once, at module level, and reuse."""
+    return msgspec.msgpack.Decoder(type_)
