@@ -78,7 +78,43 @@ _EXPORTS: dict[str, str] = {
     "UnknownJobError": "runtime.errors",
 }
 
-__all__ = ("__version__", *_EXPORTS)
+__all__ = (
+    "__version__",
+    "asset",
+    "op",
+    "job",
+    "define_asset_job",
+    "Definitions",
+    "JobDefinition",
+    "OpDefinition",
+    "repository",
+    "RepositoryDefinition",
+    "schedule",
+    "ScheduleDefinition",
+    "sensor",
+    "SensorDefinition",
+    "SensorEvaluationContext",
+    "RunRequest",
+    "SkipReason",
+    "RetryPolicy",
+    "RetryRequested",
+    "Backoff",
+    "Jitter",
+    "load_assets_from_modules",
+    "StepContext",
+    "materialize",
+    "Workspace",
+    "Instance",
+    "RuntimeFrameworkError",
+    "DefinitionError",
+    "ConfigError",
+    "WorkspaceConfigError",
+    "RunConfigError",
+    "LoadError",
+    "ProtocolVersionError",
+    "CodeLocationError",
+    "UnknownJobError",
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -29,3 +29,7 @@ def test_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_all_lists_every_export() -> None:
+    assert set(runtime.__all__) == {"__version__", *runtime._EXPORTS}

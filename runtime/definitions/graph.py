@@ -7,11 +7,12 @@ depend on this module only, never on each other.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     import msgspec
 
     from runtime.definitions.retry import RetryPolicy

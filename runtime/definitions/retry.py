@@ -57,7 +57,7 @@ class RetryPolicy:
         return base
 
 
-class RetryRequested(Exception):  # noqa: N818 - the name users know from Dagster
+class RetryRequested(Exception):
     """Raised by a step to ask for another attempt, regardless of its RetryPolicy."""
 
     def __init__(self, max_retries: int = 1, seconds_to_wait: float = 0.0) -> None:

@@ -24,13 +24,13 @@ CHUNK_SIZE = 1024 * 1024
 
 
 class Message(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True):
-    """Base of every payload."""
+    """Base of every payload. msgspec does not inherit kw_only (and mypy not frozen): every subclass states both."""
 
 
 # --- errors -----------------------------------------------------------------
 
 
-class ErrorInfo(Message):
+class ErrorInfo(Message, kw_only=True, frozen=True):
     """A user-code or load error captured as data: type, message, traceback."""
 
     type: str
@@ -44,29 +44,29 @@ class ErrorInfo(Message):
 # --- control plane ----------------------------------------------------------
 
 
-class PingRequest(Message):
+class PingRequest(Message, kw_only=True, frozen=True):
     echo: str = ""
 
 
-class PingReply(Message):
+class PingReply(Message, kw_only=True, frozen=True):
     echo: str = ""
     server_id: str
 
 
-class HeartbeatRequest(Message):
+class HeartbeatRequest(Message, kw_only=True, frozen=True):
     # Who is keeping the server alive; logged, not checked.
     sender: str = ""
 
 
-class HeartbeatReply(Message):
+class HeartbeatReply(Message, kw_only=True, frozen=True):
     server_id: str
 
 
-class ServerInfoRequest(Message):
+class ServerInfoRequest(Message, kw_only=True, frozen=True):
     pass
 
 
-class ServerInfo(Message):
+class ServerInfo(Message, kw_only=True, frozen=True):
     server_id: str
     pid: int
     python_version: str
@@ -80,12 +80,12 @@ class ServerInfo(Message):
     load_status: str = "loaded"
 
 
-class ShutdownRequest(Message):
+class ShutdownRequest(Message, kw_only=True, frozen=True):
     # Seconds to let in-flight runs finish before the server exits.
     grace_seconds: float = 0.0
 
 
-class ShutdownReply(Message):
+class ShutdownReply(Message, kw_only=True, frozen=True):
     server_id: str
     # Runs still in flight when the server accepted the shutdown.
     runs_in_flight: int = 0
@@ -94,12 +94,12 @@ class ShutdownReply(Message):
 # --- load timings -----------------------------------------------------------
 
 
-class ModuleImportTime(Message):
+class ModuleImportTime(Message, kw_only=True, frozen=True):
     module: str
     seconds: float
 
 
-class LoadTimings(Message):
+class LoadTimings(Message, kw_only=True, frozen=True):
     """How long loading took and which imports dominated it."""
 
     import_seconds: float = 0.0
@@ -113,14 +113,14 @@ class LoadTimings(Message):
 # --- snapshot: what a code location defines ---------------------------------
 
 
-class RetryPolicySnapshot(Message):
+class RetryPolicySnapshot(Message, kw_only=True, frozen=True):
     max_retries: int = 1
     delay: float = 0.0
     backoff: Literal["constant", "linear", "exponential"] = "constant"
     jitter: Literal["none", "full", "plus_minus"] = "none"
 
 
-class StepInputSnapshot(Message):
+class StepInputSnapshot(Message, kw_only=True, frozen=True):
     """An input of a step and the upstream output that feeds it."""
 
     name: str
@@ -129,7 +129,7 @@ class StepInputSnapshot(Message):
     upstream_output: str = "result"
 
 
-class StepSnapshot(Message):
+class StepSnapshot(Message, kw_only=True, frozen=True):
     key: str
     kind: Literal["op", "asset"] = "op"
     inputs: list[StepInputSnapshot] = []
@@ -142,7 +142,7 @@ class StepSnapshot(Message):
     retry_policy: RetryPolicySnapshot | None = None
 
 
-class JobSnapshot(Message):
+class JobSnapshot(Message, kw_only=True, frozen=True):
     name: str
     description: str | None = None
     tags: dict[str, str] = {}
@@ -151,7 +151,7 @@ class JobSnapshot(Message):
     is_asset_job: bool = False
 
 
-class AssetSnapshot(Message):
+class AssetSnapshot(Message, kw_only=True, frozen=True):
     key: str
     deps: list[str] = []
     group_name: str = "default"
@@ -162,7 +162,7 @@ class AssetSnapshot(Message):
     job_names: list[str] = []
 
 
-class ScheduleSnapshot(Message):
+class ScheduleSnapshot(Message, kw_only=True, frozen=True):
     name: str
     cron_schedule: str
     job_name: str
@@ -171,7 +171,7 @@ class ScheduleSnapshot(Message):
     default_status: Literal["running", "stopped"] = "stopped"
 
 
-class SensorSnapshot(Message):
+class SensorSnapshot(Message, kw_only=True, frozen=True):
     name: str
     job_name: str | None = None
     minimum_interval_seconds: int = 30
@@ -179,7 +179,7 @@ class SensorSnapshot(Message):
     default_status: Literal["running", "stopped"] = "stopped"
 
 
-class Snapshot(Message):
+class Snapshot(Message, kw_only=True, frozen=True):
     """Everything the host needs to know about a location, or why it failed."""
 
     location_name: str
@@ -193,14 +193,14 @@ class Snapshot(Message):
     error: ErrorInfo | None = None
 
 
-class SnapshotRequest(Message):
+class SnapshotRequest(Message, kw_only=True, frozen=True):
     pass
 
 
 # --- runs -------------------------------------------------------------------
 
 
-class ExecuteRunRequest(Message):
+class ExecuteRunRequest(Message, kw_only=True, frozen=True):
     run_id: str
     job_name: str
     run_config: dict[str, Any] = {}
@@ -220,11 +220,11 @@ class ExecuteRunRequest(Message):
     pool_limits: dict[str, int] = {}
 
 
-class CancelRunRequest(Message):
+class CancelRunRequest(Message, kw_only=True, frozen=True):
     run_id: str
 
 
-class CancelRunReply(Message):
+class CancelRunReply(Message, kw_only=True, frozen=True):
     run_id: str
     # False when the server did not know the run (already finished).
     found: bool
@@ -253,46 +253,46 @@ EventType = Literal[
 RUN_END_EVENTS: frozenset[str] = frozenset({"RUN_SUCCESS", "RUN_FAILURE", "RUN_CANCELED"})
 
 
-class EventPayload(Message, tag_field="kind"):
+class EventPayload(Message, tag_field="kind", kw_only=True, frozen=True):
     """Base of the tagged union carried in RunEvent.payload."""
 
 
-class NoPayload(EventPayload, tag="none"):
+class NoPayload(EventPayload, tag="none", kw_only=True, frozen=True):
     pass
 
 
-class StepOutputPayload(EventPayload, tag="output"):
+class StepOutputPayload(EventPayload, tag="output", kw_only=True, frozen=True):
     output_name: str = "result"
     # Short repr of the value, for display; the value itself is in the IO manager.
     value_repr: str = ""
     type_name: str = ""
 
 
-class StepSuccessPayload(EventPayload, tag="success"):
+class StepSuccessPayload(EventPayload, tag="success", kw_only=True, frozen=True):
     duration_seconds: float
 
 
-class StepFailurePayload(EventPayload, tag="failure"):
+class StepFailurePayload(EventPayload, tag="failure", kw_only=True, frozen=True):
     error: ErrorInfo
     retry_number: int = 0
 
 
-class StepSkippedPayload(EventPayload, tag="skipped"):
+class StepSkippedPayload(EventPayload, tag="skipped", kw_only=True, frozen=True):
     reason: str
 
 
-class StepRetryPayload(EventPayload, tag="retry"):
+class StepRetryPayload(EventPayload, tag="retry", kw_only=True, frozen=True):
     error: ErrorInfo | None = None
     retry_number: int
     delay_seconds: float
 
 
-class AssetMaterializationPayload(EventPayload, tag="materialization"):
+class AssetMaterializationPayload(EventPayload, tag="materialization", kw_only=True, frozen=True):
     asset_key: str
     metadata: dict[str, Any] = {}
 
 
-class LogPayload(EventPayload, tag="log"):
+class LogPayload(EventPayload, tag="log", kw_only=True, frozen=True):
     level: str = "INFO"
     logger: str = ""
     message: str
@@ -300,13 +300,13 @@ class LogPayload(EventPayload, tag="log"):
     source: str = "logger"
 
 
-class EnginePayload(EventPayload, tag="engine"):
+class EnginePayload(EventPayload, tag="engine", kw_only=True, frozen=True):
     message: str
     error: ErrorInfo | None = None
     metadata: dict[str, Any] = {}
 
 
-class RunFailurePayload(EventPayload, tag="run_failure"):
+class RunFailurePayload(EventPayload, tag="run_failure", kw_only=True, frozen=True):
     message: str
     failed_steps: list[str] = []
     error: ErrorInfo | None = None
@@ -326,7 +326,7 @@ AnyPayload = (
 )
 
 
-class RunEvent(Message):
+class RunEvent(Message, kw_only=True, frozen=True):
     """One event of a run. `sequence` is gapless per run, starting at 1."""
 
     run_id: str
@@ -337,33 +337,33 @@ class RunEvent(Message):
     payload: AnyPayload = NoPayload()
 
 
-class EventBatch(Message):
+class EventBatch(Message, kw_only=True, frozen=True):
     events: list[RunEvent]
 
 
 # --- schedules and sensors --------------------------------------------------
 
 
-class EvaluateScheduleRequest(Message):
+class EvaluateScheduleRequest(Message, kw_only=True, frozen=True):
     schedule_name: str
     # The tick time being evaluated, as a Unix timestamp.
     scheduled_time: float
 
 
-class EvaluateSensorRequest(Message):
+class EvaluateSensorRequest(Message, kw_only=True, frozen=True):
     sensor_name: str
     cursor: str | None = None
     last_tick_time: float | None = None
 
 
-class RunRequestData(Message):
+class RunRequestData(Message, kw_only=True, frozen=True):
     run_key: str | None = None
     job_name: str | None = None
     run_config: dict[str, Any] = {}
     tags: dict[str, str] = {}
 
 
-class TickResult(Message):
+class TickResult(Message, kw_only=True, frozen=True):
     run_requests: list[RunRequestData] = []
     skip_reason: str | None = None
     cursor: str | None = None
