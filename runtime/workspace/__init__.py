@@ -1,0 +1,1 @@
+"""The host side: workspace files and targets, supervised code locations, the Workspace API."""
