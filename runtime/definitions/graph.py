@@ -3,6 +3,14 @@
 This is the seam between the authoring API (decorators and composition, which
 build these objects) and the execution engine (which runs them). Both sides
 depend on this module only, never on each other.
+
+How a step gets its arguments: for each entry of `StepNode.inputs` the engine
+passes the upstream step's output under that parameter name; for each entry of
+`StepNode.external_inputs` (asset jobs only: the upstream asset exists but is
+not selected in this job) it loads the last materialized value of that asset
+key from the IO manager; `context` and `config` are passed when the op asks
+for them. A data parameter of an op that is in neither mapping was left
+unwired in a @job and keeps its default value: do not pass it.
 """
 
 from __future__ import annotations
@@ -69,6 +77,9 @@ class StepNode:
     inputs: Mapping[str, StepInput] = field(default_factory=dict)
     # Steps that must finish first without passing a value (asset deps=).
     after: tuple[str, ...] = ()
+    # Asset jobs only: data inputs whose upstream asset is not a step of this
+    # job, parameter name -> asset key; the engine loads them from the IO manager.
+    external_inputs: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def upstream_keys(self) -> tuple[str, ...]:
