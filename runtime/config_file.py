@@ -1,0 +1,364 @@
+"""YAML configuration files: parse with positions, validate into frozen Structs.
+
+ruamel.yaml's round-trip loader remembers where every key and value sits, and
+msgspec.convert checks the data against a schema (a frozen Struct declared with
+``forbid_unknown_fields=True``). When msgspec rejects a value, its error path
+(``$.load_from[2].python_file.relative_path``) is walked back through the
+ruamel tree to find the line and column, so every message names the file, the
+position, the ``$.path`` of the bad value and what is wrong with it.
+
+A mapping whose only key is ``env`` (``port: {env: GRPC_PORT}``) is replaced by
+that environment variable's value before validation; because environment values
+are strings, conversion is lax about strings: ``"50051"`` is accepted where the
+schema asks for an int.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import msgspec
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from runtime.errors import ConfigError
+
+__all__ = [
+    "ConfigPath",
+    "YamlDocument",
+    "format_config_path",
+    "load_yaml_config",
+    "read_yaml_document",
+]
+
+T = TypeVar("T")
+
+# A position inside a document: mapping keys and sequence indexes from the root.
+ConfigPath = tuple[str | int, ...]
+
+# msgspec writes the path of a dict value whose key it does not report as `[...]`.
+_ANY_KEY = "[...]"
+_PATH_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[\.\.\.\]")
+_ERROR_AT = re.compile(r"^(?P<what>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<key>[^`]*)`$")
+_MISSING_FIELD = re.compile(r"^Object missing required field `(?P<key>[^`]*)`$")
+_EXPECTED_GOT = re.compile(r"^Expected `(?P<expected>[^`]*)`, got `(?P<got>[^`]*)`$")
+_TYPE_WORDS = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "a boolean (true or false)",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "nothing (null)",
+}
+
+
+def format_config_path(at: Sequence[str | int]) -> str:
+    """Render a path the way msgspec does: ``$.load_from[0].python_file``."""
+    parts = ["$"]
+    for step in at:
+        parts.append(f"[{step}]" if isinstance(step, int) else f".{step}")
+    return "".join(parts)
+
+
+def _parse_config_path(text: str) -> ConfigPath:
+    """Inverse of format_config_path, for the paths in msgspec's messages."""
+    steps: list[str | int] = []
+    for match in _PATH_STEP.finditer(text, 1):
+        name, index = match.group(1), match.group(2)
+        if name is not None:
+            steps.append(name)
+        elif index is not None:
+            steps.append(int(index))
+        else:
+            steps.append(_ANY_KEY)
+    return tuple(steps)
+
+
+class YamlDocument:
+    """A parsed YAML file: plain data (``{env: VAR}`` resolved) plus every node's position.
+
+    ``data`` holds only dicts, lists, str, int, float, bool and None, so it can be
+    handed to msgspec or anything else; positions are looked up with ``position``.
+    """
+
+    def __init__(self, source: str, tree: Any, *, error: type[ConfigError]) -> None:
+        self.source = source
+        self._tree = tree
+        self.data: Any = self._plain(tree, (), error)
+
+    @classmethod
+    def parse(cls, text: str, *, source: str, error: type[ConfigError]) -> YamlDocument:
+        """Parse YAML text; ``source`` names it in messages. Raises ``error`` on bad YAML."""
+        from ruamel.yaml import YAML
+        from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+        try:
+            tree = YAML(typ="rt", pure=True).load(text)
+        except MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            problem = exc.problem or exc.context or "it is not valid YAML"
+            if mark is None:
+                raise error(f"{source} is not valid YAML: {problem}.") from exc
+            raise error(
+                f"{source}, line {mark.line + 1}, column {mark.column + 1}: "
+                f"the file is not valid YAML: {problem}."
+            ) from exc
+        except YAMLError as exc:
+            raise error(f"{source} is not valid YAML: {exc}") from exc
+        return cls(source, tree, error=error)
+
+    def position(self, at: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:
+        """1-based (line, column) of the value at ``at``, or of its key when ``key`` is set.
+
+        A path that leaves the tree (an unknown index, a scalar) stops at the
+        deepest node that exists, so there is always an answer.
+        """
+        node = self._tree
+        line, column = _own_position(node)
+        for depth, step in enumerate(at):
+            last = depth == len(at) - 1
+            found = _child_position(node, step, key=key and last)
+            if found is None:
+                break
+            line, column = found
+            try:
+                node = node[step]
+            except (KeyError, IndexError, TypeError):
+                break
+        return line + 1, column + 1
+
+    def line_of(self, at: Sequence[str | int]) -> int:
+        """1-based line of the value at ``at``."""
+        return self.position(at)[0]
+
+    def error(
+        self,
+        error: type[ConfigError],
+        at: Sequence[str | int],
+        problem: str,
+        *,
+        key: bool = False,
+    ) -> ConfigError:
+        """An ``error`` whose message starts with this file and the position of ``at``.
+
+        ``problem`` is the rest of the sentence: what is wrong and how to fix it.
+        """
+        line, column = self.position(at, key=key)
+        return error(f"{self.source}, line {line}, column {column}: {problem}")
+
+    def convert(
+        self,
+        schema: type[T],
+        *,
+        error: type[ConfigError],
+        at: Sequence[str | int] = (),
+    ) -> T:
+        """Validate the value at ``at`` (the whole document by default) into ``schema``.
+
+        Raises ``error`` naming the file, line, column and ``$.path`` of the first
+        invalid value, with the closest known key suggested for an unknown one.
+        """
+        value = self.data
+        for step in at:
+            value = value[step]
+        if value is None and not at:
+            raise error(f"{self.source} is empty; it should hold a mapping of settings.")
+        try:
+            return msgspec.convert(value, schema, strict=False)
+        except msgspec.ValidationError as exc:
+            raise self._translate(exc, schema, tuple(at), error) from exc
+
+    def _translate(
+        self,
+        exc: msgspec.ValidationError,
+        schema: type[Any],
+        prefix: ConfigPath,
+        error: type[ConfigError],
+    ) -> ConfigError:
+        match = _ERROR_AT.match(str(exc))
+        assert match is not None  # the pattern accepts any text
+        what = match.group("what")
+        relative = _parse_config_path(match.group("path") or "$")
+        where = prefix + relative
+        shown = format_config_path(where)
+
+        unknown = _UNKNOWN_FIELD.match(what)
+        if unknown:
+            name = unknown.group("key")
+            problem = f"unknown key `{name}` in `{shown}`"
+            known = _known_keys(schema, relative)
+            close = difflib.get_close_matches(name, known, n=1) if known else []
+            if close:
+                problem += f"; did you mean `{close[0]}`?"
+            elif known:
+                problem += f"; the known keys are {_listing(known)}."
+            else:
+                problem += "."
+            return self.error(error, (*where, name), problem, key=True)
+
+        missing = _MISSING_FIELD.match(what)
+        if missing:
+            name = missing.group("key")
+            return self.error(error, where, f"`{shown}` is missing the required key `{name}`.")
+
+        expected = _EXPECTED_GOT.match(what)
+        if expected:
+            detail = (
+                f"expected {_type_words(expected.group('expected'))}, "
+                f"got {_type_words(expected.group('got'))}"
+            )
+        else:
+            detail = what[:1].lower() + what[1:]
+        return self.error(error, where, f"invalid value at `{shown}`: {detail}.")
+
+    def _plain(self, node: Any, at: ConfigPath, error: type[ConfigError]) -> Any:
+        """Copy ruamel's tree into builtins, replacing ``{env: VAR}`` with the variable's value."""
+        if isinstance(node, Mapping):
+            if len(node) == 1 and "env" in node and isinstance(node["env"], str):
+                return self._env_value(node["env"], at, error)
+            return {
+                self._plain(k, at, error): self._plain(v, (*at, _key_step(k)), error)
+                for k, v in node.items()
+            }
+        if isinstance(node, list):
+            return [self._plain(item, (*at, i), error) for i, item in enumerate(node)]
+        # ruamel's scalar subclasses (HexInt, ScalarFloat, an anchored boolean...) become builtins.
+        from ruamel.yaml.scalarbool import ScalarBoolean
+
+        if node is None or isinstance(node, bool | ScalarBoolean):
+            return node if node is None else bool(node)
+        for builtin in (str, int, float):
+            if isinstance(node, builtin):
+                return builtin(node)
+        return node
+
+    def _env_value(self, name: str, at: ConfigPath, error: type[ConfigError]) -> str:
+        value = os.environ.get(name)
+        if value is None:
+            raise self.error(
+                error,
+                at,
+                f"`{format_config_path(at)}` reads the environment variable `{name}`, "
+                "which is not set.",
+            )
+        return value
+
+
+def read_yaml_document(path: Path, *, error: type[ConfigError]) -> YamlDocument:
+    """Read and parse a YAML file. Raises ``error`` if it is missing, unreadable or not YAML."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise error(f"Config file {path} does not exist.") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"Config file {path} could not be read: {exc}.") from exc
+    return YamlDocument.parse(text, source=str(path), error=error)
+
+
+def load_yaml_config(path: Path, schema: type[T], *, error: type[ConfigError]) -> T:
+    """Read a YAML file and validate it into ``schema``.
+
+    Raises ``error`` (a ConfigError subclass) whose message names the file, the
+    line and column, the ``$.path`` of the bad value and what is wrong.
+    """
+    return read_yaml_document(path, error=error).convert(schema, error=error)
+
+
+def _key_step(key: Any) -> str | int:
+    return key if isinstance(key, str | int) else str(key)
+
+
+def _own_position(node: Any) -> tuple[int, int]:
+    lc = getattr(node, "lc", None)
+    if lc is None or lc.line is None:
+        return 0, 0
+    return int(lc.line), int(lc.col)
+
+
+def _child_position(node: Any, step: str | int, *, key: bool) -> tuple[int, int] | None:
+    """0-based position of a child (or of its key) as ruamel recorded it."""
+    lc = getattr(node, "lc", None)
+    if lc is None:
+        return None
+    try:
+        if isinstance(node, Mapping):
+            if step not in node:
+                return None
+            line, column = lc.key(step) if key else lc.value(step)
+        elif isinstance(node, list) and isinstance(step, int):
+            line, column = lc.item(step)
+        else:
+            return None
+    except (KeyError, IndexError, TypeError):
+        return None
+    return int(line), int(column)
+
+
+def _unwrap(info: Any) -> Any:
+    from msgspec import inspect
+
+    while isinstance(info, inspect.Metadata):
+        info = info.type
+    return info
+
+
+def _known_keys(schema: type[Any], at: ConfigPath) -> list[str]:
+    """Keys the schema accepts for the mapping at ``at`` (empty when it accepts any)."""
+    from msgspec import inspect
+
+    info: Any = inspect.type_info(schema)
+    for step in at:
+        info = _unwrap(info)
+        if isinstance(step, str) and step != _ANY_KEY:
+            struct = _struct_member(info, field=step)
+            if struct is None:
+                return []
+            info = next(f.type for f in struct.fields if f.encode_name == step)
+            continue
+        for member in _members(info):
+            if isinstance(member, inspect.ListType | inspect.SetType | inspect.VarTupleType):
+                info = member.item_type
+                break
+            if isinstance(member, inspect.DictType):
+                info = member.value_type
+                break
+        else:
+            return []
+    struct = _struct_member(_unwrap(info), field=None)
+    return [f.encode_name for f in struct.fields] if struct is not None else []
+
+
+def _members(info: Any) -> list[Any]:
+    from msgspec import inspect
+
+    if isinstance(info, inspect.UnionType):
+        return [_unwrap(t) for t in info.types]
+    return [info]
+
+
+def _struct_member(info: Any, *, field: str | None) -> Any:
+    """The Struct type among ``info``'s union members (the one with ``field``, if given)."""
+    from msgspec import inspect
+
+    for member in _members(info):
+        if isinstance(member, inspect.StructType) and (
+            field is None or any(f.encode_name == field for f in member.fields)
+        ):
+            return member
+    return None
+
+
+def _type_words(names: str) -> str:
+    words = [_TYPE_WORDS.get(name, f"`{name}`") for name in names.split(" | ")]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def _listing(names: Sequence[str]) -> str:
+    return ", ".join(f"`{name}`" for name in names)
