@@ -72,3 +72,11 @@ class RunNotFoundError(RuntimeFrameworkError):
 
 class StorageError(RuntimeFrameworkError):
     """The instance's storage failed or holds data this version cannot read."""
+
+
+class StepSelectionError(RuntimeFrameworkError):
+    """A step selection or re-execution names steps the job does not have; the message lists those it has."""
+
+
+class ExecutionError(RuntimeFrameworkError):
+    """The engine could not run a step as asked: a stored output is missing, the run was canceled."""
