@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ConfigPath",
     "YamlDocument",
+    "explain_validation_error",
     "format_config_path",
     "load_yaml_config",
     "read_yaml_document",
@@ -48,6 +49,7 @@ _ERROR_AT = re.compile(r"^(?P<what>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTA
 _UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<key>[^`]*)`$")
 _MISSING_FIELD = re.compile(r"^Object missing required field `(?P<key>[^`]*)`$")
 _EXPECTED_GOT = re.compile(r"^Expected `(?P<expected>[^`]*)`, got `(?P<got>[^`]*)`$")
+_EXPECTED_CONSTRAINED = re.compile(r"^Expected `(?P<expected>[^`]*)`(?P<rest>.*)$", re.DOTALL)
 _TYPE_WORDS = {
     "str": "a string",
     "int": "an integer",
@@ -59,11 +61,14 @@ _TYPE_WORDS = {
 }
 
 
-def format_config_path(at: Sequence[str | int]) -> str:
+def format_config_path(at: Sequence[str | int], *, root: str = "$") -> str:
     """Render a path the way msgspec does: ``$.load_from[0].python_file``."""
-    parts = ["$"]
+    parts = [root]
     for step in at:
-        parts.append(f"[{step}]" if isinstance(step, int) else f".{step}")
+        if isinstance(step, int):
+            parts.append(f"[{step}]")
+        else:
+            parts.append(step if step == _ANY_KEY else f".{step}")
     return "".join(parts)
 
 
@@ -173,50 +178,8 @@ class YamlDocument:
         try:
             return msgspec.convert(value, schema, strict=False)
         except msgspec.ValidationError as exc:
-            raise self._translate(exc, schema, tuple(at), error) from exc
-
-    def _translate(
-        self,
-        exc: msgspec.ValidationError,
-        schema: type[Any],
-        prefix: ConfigPath,
-        error: type[ConfigError],
-    ) -> ConfigError:
-        match = _ERROR_AT.match(str(exc))
-        assert match is not None  # the pattern accepts any text
-        what = match.group("what")
-        relative = _parse_config_path(match.group("path") or "$")
-        where = prefix + relative
-        shown = format_config_path(where)
-
-        unknown = _UNKNOWN_FIELD.match(what)
-        if unknown:
-            name = unknown.group("key")
-            problem = f"unknown key `{name}` in `{shown}`"
-            known = _known_keys(schema, relative)
-            close = difflib.get_close_matches(name, known, n=1) if known else []
-            if close:
-                problem += f"; did you mean `{close[0]}`?"
-            elif known:
-                problem += f"; the known keys are {_listing(known)}."
-            else:
-                problem += "."
-            return self.error(error, (*where, name), problem, key=True)
-
-        missing = _MISSING_FIELD.match(what)
-        if missing:
-            name = missing.group("key")
-            return self.error(error, where, f"`{shown}` is missing the required key `{name}`.")
-
-        expected = _EXPECTED_GOT.match(what)
-        if expected:
-            detail = (
-                f"expected {_type_words(expected.group('expected'))}, "
-                f"got {_type_words(expected.group('got'))}"
-            )
-        else:
-            detail = what[:1].lower() + what[1:]
-        return self.error(error, where, f"invalid value at `{shown}`: {detail}.")
+            where, problem, is_key = explain_validation_error(exc, schema, prefix=tuple(at))
+            raise self.error(error, where, problem, key=is_key) from exc
 
     def _plain(self, node: Any, at: ConfigPath, error: type[ConfigError]) -> Any:
         """Copy ruamel's tree into builtins, replacing ``{env: VAR}`` with the variable's value."""
@@ -249,6 +212,59 @@ class YamlDocument:
                 "which is not set.",
             )
         return value
+
+
+def explain_validation_error(
+    exc: msgspec.ValidationError,
+    schema: type[Any],
+    *,
+    prefix: ConfigPath = (),
+    root: str = "$",
+) -> tuple[ConfigPath, str, bool]:
+    """Turn msgspec's message into (path of the culprit, a sentence for users, is it a key).
+
+    ``prefix`` is where the converted value sits in its document and ``root``
+    how paths are written (``$`` for YAML; ``tool.runtime`` for pyproject.toml).
+    An unknown key gets the closest known key suggested.
+    """
+    match = _ERROR_AT.match(str(exc))
+    assert match is not None  # the pattern accepts any text
+    what = match.group("what")
+    relative = _parse_config_path(match.group("path") or "$")
+    where = prefix + relative
+    shown = format_config_path(where, root=root)
+
+    unknown = _UNKNOWN_FIELD.match(what)
+    if unknown:
+        name = unknown.group("key")
+        problem = f"unknown key `{name}` in `{shown}`"
+        known = _known_keys(schema, relative)
+        close = difflib.get_close_matches(name, known, n=1) if known else []
+        if close:
+            problem += f"; did you mean `{close[0]}`?"
+        elif known:
+            problem += f"; the known keys are {_listing(known)}."
+        else:
+            problem += "."
+        return (*where, name), problem, True
+
+    missing = _MISSING_FIELD.match(what)
+    if missing:
+        return where, f"`{shown}` is missing the required key `{missing.group('key')}`.", False
+
+    expected = _EXPECTED_GOT.match(what)
+    constrained = _EXPECTED_CONSTRAINED.match(what)
+    if expected:
+        detail = (
+            f"expected {_type_words(expected.group('expected'))}, "
+            f"got {_type_words(expected.group('got'))}"
+        )
+    elif constrained:
+        # "Expected `int` >= 1", "Expected `str` of length >= 1"
+        detail = f"expected {_type_words(constrained.group('expected'))}{constrained.group('rest')}"
+    else:
+        detail = what[:1].lower() + what[1:]
+    return where, f"invalid value at `{shown}`: {detail}.", False
 
 
 def read_yaml_document(path: Path, *, error: type[ConfigError]) -> YamlDocument:
