@@ -66,6 +66,10 @@ class UnknownJobError(RuntimeFrameworkError):
     """No job by that name in the location (or the workspace); the message lists those that exist."""
 
 
+class UnknownDefinitionError(RuntimeFrameworkError):
+    """No schedule or sensor by that name in the repository; the message lists those that exist."""
+
+
 class RunNotFoundError(RuntimeFrameworkError):
     """No run with that id in the instance's storage."""
 
