@@ -171,7 +171,6 @@ class SqliteRunStorage:
 
     def __init__(self, base_dir: Path, *, migrations: Sequence[Migration] = MIGRATIONS) -> None:
         self.path = base_dir / DATABASE_FILE_NAME
-        self._base_dir = base_dir
         self._migrations = tuple(migrations)
         self._writer = SqliteThread(self.path, name=f"runtime-sqlite-writer:{self.path}")
         self._reader = SqliteThread(

@@ -1,0 +1,1 @@
+"""Run and event storage: the RunStorage protocol, SQLite implementation, batched EventWriter."""
