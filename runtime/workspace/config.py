@@ -239,6 +239,7 @@ def _entry_spec(
             WorkspaceConfigError,
             (*at, kind),
             f"`{format_config_path((*at, kind))}` is empty; it needs {hint}.",
+            key=True,
         )
     if isinstance(value, _GrpcServer):
         return _grpc_spec(document, (*at, kind), value, base, origin)
