@@ -1,0 +1,175 @@
+"""Turn what a schedule or sensor function did into a TickResult.
+
+A user function may return or yield RunRequests, return a SkipReason or None,
+and (schedules only) return a run config dict. Whatever it raises becomes
+TickResult.error: a failing tick is data for the daemon, not a crash.
+"""
+
+from __future__ import annotations
+
+import inspect
+import traceback
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from runtime.definitions.run_request import RunRequest, SkipReason
+from runtime.protocol.messages import ErrorInfo, RunRequestData, TickResult
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+class InvalidTickValue(Exception):
+    """A schedule or sensor function returned something that is not a tick result."""
+
+
+def error_info(exc: BaseException) -> ErrorInfo:
+    """Capture an exception (and its cause) as data: type, message, traceback."""
+    cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    return ErrorInfo(
+        type=type(exc).__qualname__,
+        message=str(exc),
+        traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        cause=error_info(cause) if cause is not None else None,
+    )
+
+
+class TickTarget:
+    """Who is ticking and for which job: used to fill in and check run requests."""
+
+    def __init__(
+        self,
+        *,
+        kind: str,
+        name: str,
+        job_name: str | None,
+        tags: Mapping[str, str],
+        allow_run_config_dict: bool,
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.job_name = job_name
+        self.tags = tags
+        self.allow_run_config_dict = allow_run_config_dict
+
+    def run_request(self, request: RunRequest) -> RunRequestData:
+        job_name = request.job_name or self.job_name
+        if job_name is None:
+            raise InvalidTickValue(
+                f"{self.kind} {self.name!r} requested a run without job_name, "
+                f"and the {self.kind} targets no job."
+            )
+        return RunRequestData(
+            run_key=request.run_key,
+            job_name=job_name,
+            run_config=dict(request.run_config),
+            tags={**self.tags, **request.tags},
+        )
+
+    def result(self, value: object, cursor: str | None) -> TickResult:
+        """The TickResult for what the function returned (generators already drained)."""
+        if value is None:
+            if self.allow_run_config_dict:
+                return TickResult(
+                    skip_reason=f"{self.kind} {self.name!r} returned None.", cursor=cursor
+                )
+            return TickResult(cursor=cursor)
+        if isinstance(value, SkipReason):
+            return TickResult(skip_reason=value.message, cursor=cursor)
+        if isinstance(value, RunRequest):
+            return TickResult(run_requests=[self.run_request(value)], cursor=cursor)
+        if isinstance(value, Mapping):
+            if not self.allow_run_config_dict:
+                raise InvalidTickValue(
+                    f"{self.kind} {self.name!r} returned a dict; a sensor returns "
+                    "RunRequest(s), a SkipReason or None."
+                )
+            request = RunRequest(run_config=dict(value))
+            return TickResult(run_requests=[self.run_request(request)], cursor=cursor)
+        if isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
+            return self._many(list(value), cursor)
+        raise self._invalid(value)
+
+    def _many(self, values: list[object], cursor: str | None) -> TickResult:
+        requests: list[RunRequestData] = []
+        skips: list[str] = []
+        for item in values:
+            if isinstance(item, RunRequest):
+                requests.append(self.run_request(item))
+            elif isinstance(item, SkipReason):
+                skips.append(item.message)
+            else:
+                raise self._invalid(item)
+        if requests and skips:
+            raise InvalidTickValue(
+                f"{self.kind} {self.name!r} produced both RunRequests and a SkipReason; "
+                "a tick either requests runs or skips."
+            )
+        return TickResult(
+            run_requests=requests, skip_reason="; ".join(skips) if skips else None, cursor=cursor
+        )
+
+    def _invalid(self, value: object) -> InvalidTickValue:
+        allowed = "RunRequest(s), a SkipReason, None"
+        if self.allow_run_config_dict:
+            allowed += " or a run config dict"
+        return InvalidTickValue(
+            f"{self.kind} {self.name!r} produced {value!r}; it must return or yield {allowed}."
+        )
+
+
+def drain(value: object) -> object:
+    """Run a generator to completion so its exceptions belong to this tick."""
+    if inspect.isgenerator(value):
+        return list(value)
+    return value
+
+
+async def adrain(value: object) -> object:
+    """Await a coroutine and drain an async generator."""
+    if inspect.iscoroutine(value):
+        value = await value
+    if inspect.isasyncgen(value):
+        return [item async for item in value]
+    return drain(value)
+
+
+def evaluate_sync(
+    fn: Callable[[Any], object],
+    context: Any,
+    target: TickTarget,
+    cursor: Callable[[], str | None],
+) -> TickResult:
+    """Call a tick function without an event loop; async functions get a fresh loop."""
+    try:
+        value = fn(context)
+        if inspect.iscoroutine(value) or inspect.isasyncgen(value):
+            import asyncio
+
+            value = asyncio.run(_adrain_coro(value))
+        return target.result(drain(value), cursor())
+    except Exception as exc:
+        return TickResult(error=error_info(exc), cursor=cursor())
+
+
+async def _adrain_coro(value: object) -> object:
+    return await adrain(value)
+
+
+async def evaluate_async(
+    fn: Callable[[Any], object],
+    context: Any,
+    target: TickTarget,
+    cursor: Callable[[], str | None],
+) -> TickResult:
+    """Call a tick function from an event loop: async ones on it, sync ones in a worker thread."""
+    if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+        try:
+            value = await adrain(fn(context))
+            return target.result(value, cursor())
+        except Exception as exc:
+            return TickResult(error=error_info(exc), cursor=cursor())
+    import anyio.to_thread
+
+    # Sync user code never runs on the server's loop.
+    return await anyio.to_thread.run_sync(evaluate_sync, fn, context, target, cursor)
