@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 # Modules that register a command group, in help order.
-COMMAND_MODULES: tuple[str, ...] = ("runtime.cli.api",)
+COMMAND_MODULES: tuple[str, ...] = ("runtime.cli.api", "runtime.cli.workspace_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,149 @@
+"""`runtime workspace list` and `runtime workspace validate`: load a workspace and report on it.
+
+Both take every target form (-w, -f, -m, --package-name, --grpc-*), start
+every location as the Workspace API does, print, and stop them again.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from runtime.workspace.targets import add_target_arguments
+
+if TYPE_CHECKING:
+    import argparse
+
+    from runtime.workspace.location import CodeLocation
+    from runtime.workspace.spec import LocationSpec
+
+# Jobs the system makes (the implicit asset job) are not counted as the user's.
+_IMPLICIT_JOB_PREFIX = "__"
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "workspace",
+        help="list or validate the code locations of a workspace",
+        description="Load every code location of a workspace and report on it.",
+    )
+    commands = parser.add_subparsers(dest="workspace_command", metavar="COMMAND", required=True)
+    list_parser = commands.add_parser(
+        "list",
+        help="load every location and print a table of them",
+        description="Load every location and print: location, status, jobs, assets, "
+        "load time and the first line of its error.",
+    )
+    validate_parser = commands.add_parser(
+        "validate",
+        help="load every location; exit status 1 if any fails",
+        description="Load every location and print each error in full; "
+        "the exit status is 1 when any location is in error.",
+    )
+    for command, handler in ((list_parser, _list), (validate_parser, _validate)):
+        add_target_arguments(command)
+        command.add_argument(
+            "--startup-timeout",
+            type=float,
+            default=180.0,
+            metavar="SECONDS",
+            help="how long a location may take to load (default: 180)",
+        )
+        command.set_defaults(handler=handler)
+
+
+def _specs(args: argparse.Namespace) -> list[LocationSpec] | None:
+    """The targets of the command line, or None after printing why they are invalid."""
+    from pathlib import Path
+
+    from runtime.errors import WorkspaceConfigError
+    from runtime.workspace.targets import TargetOptions, resolve_targets
+
+    try:
+        return resolve_targets(TargetOptions.from_namespace(args), Path.cwd())
+    except WorkspaceConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
+def _load(specs: list[LocationSpec], startup_timeout: float) -> list[CodeLocation]:
+    """Start the workspace, take its locations as they are once loaded, stop it."""
+    import logging
+
+    import anyio
+
+    from runtime.workspace.workspace import Workspace
+
+    # User code's stderr reaches the terminal; its stdout stays out of the table.
+    logging.basicConfig(level=logging.WARNING, format="[%(name)s] %(message)s")
+
+    async def load() -> list[CodeLocation]:
+        workspace = Workspace.from_specs(specs, startup_timeout=startup_timeout, restart=False)
+        async with workspace:
+            return list(workspace.locations.values())
+
+    return anyio.run(load)
+
+
+def _counts(location: CodeLocation) -> tuple[str, str]:
+    snapshot = location.snapshot
+    if snapshot is None:
+        return "-", "-"
+    jobs = [job for job in snapshot.jobs if not job.name.startswith(_IMPLICIT_JOB_PREFIX)]
+    return str(len(jobs)), str(len(snapshot.assets))
+
+
+def _load_time(location: CodeLocation) -> str:
+    if location.status != "loaded" or location.load_seconds is None:
+        return "-"
+    return f"{location.load_seconds:.2f} s"
+
+
+def format_table(locations: list[CodeLocation]) -> str:
+    """The `workspace list` table: one row per location, columns padded to fit."""
+    header = ("LOCATION", "STATUS", "JOBS", "ASSETS", "LOAD TIME", "ERROR")
+    rows = [header]
+    for location in locations:
+        jobs, assets = _counts(location)
+        error = location.error.first_line if location.error is not None else ""
+        rows.append((location.name, location.status, jobs, assets, _load_time(location), error))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    return "\n".join(lines)
+
+
+def _list(args: argparse.Namespace) -> int:
+    specs = _specs(args)
+    if specs is None:
+        return 1
+    print(format_table(_load(specs, args.startup_timeout)))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    specs = _specs(args)
+    if specs is None:
+        return 1
+    locations = _load(specs, args.startup_timeout)
+    failed = 0
+    for location in locations:
+        if location.status == "loaded" and location.error is None:
+            jobs, assets = _counts(location)
+            print(
+                f"ok     {location.name}: {jobs} jobs, {assets} assets, "
+                f"loaded in {_load_time(location)}"
+            )
+            continue
+        failed += 1
+        print(f"error  {location.name} ({location.spec.origin or 'command line'}):")
+        detail = location.error.describe() if location.error is not None else location.status
+        print("\n".join(f"       {line}" for line in detail.splitlines()))
+    total = len(locations)
+    if failed:
+        print(f"{failed} of {total} locations failed to load.")
+        return 1
+    print(f"All {total} locations loaded.")
+    return 0

@@ -1,0 +1,83 @@
+"""The values a code location's state machine is made of.
+
+loading ──► loaded ──► reloading ──► loaded   (a failed reload keeps the
+   │          │                               last good snapshot, with
+   ▼          ▼                               the error beside it)
+ error ◄── process died ──► loading (restart with backoff)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from runtime.protocol.messages import ErrorInfo, LoadTimings
+
+LocationStatus = Literal["loading", "loaded", "error", "reloading"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocationFailure:
+    """Why a location is in error (or why its last reload failed).
+
+    `type`, `message` and `traceback` come from the user's exception when user
+    code failed to import, or describe the process (exit code, signal,
+    deadline) otherwise. `timings` tells which imports took longest.
+    """
+
+    type: str
+    message: str
+    traceback: str = ""
+    hints: tuple[str, ...] = ()
+    timings: LoadTimings | None = None
+    # time.time() when it happened.
+    time: float = 0.0
+
+    @property
+    def first_line(self) -> str:
+        """The first line of the message, for tables."""
+        lines = self.message.strip().splitlines()
+        return lines[0] if lines else self.type
+
+    def describe(self) -> str:
+        """The whole failure as text: message, hints and traceback."""
+        parts = [f"{self.type}: {self.message}"]
+        parts += [f"hint: {hint}" for hint in self.hints]
+        if self.traceback:
+            parts.append(self.traceback.rstrip())
+        return "\n".join(parts)
+
+    @classmethod
+    def from_error_info(
+        cls, info: ErrorInfo, *, timings: LoadTimings | None, time: float
+    ) -> LocationFailure:
+        """A failure from an ErrorInfo the code server sent; causes are folded into the traceback."""
+        traceback = info.traceback
+        cause = info.cause
+        while cause is not None:
+            traceback += (
+                f"\nCaused by {cause.type}: {cause.message}\n{cause.traceback}".rstrip() + "\n"
+            )
+            cause = cause.cause
+        return cls(
+            type=info.type,
+            message=info.message,
+            traceback=traceback,
+            hints=tuple(info.hints),
+            timings=timings,
+            time=time,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusChange:
+    """One transition of one location, as `Workspace.watch()` reports it."""
+
+    location_name: str
+    old_status: LocationStatus | None
+    new_status: LocationStatus
+    # time.time() of the change.
+    time: float
+    # The location's error after the change (None when it has none).
+    error: LocationFailure | None = None
