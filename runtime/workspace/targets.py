@@ -168,8 +168,9 @@ def resolve_targets(options: TargetOptions, cwd: Path) -> list[LocationSpec]:
         )
     if modifier_flags and not code_flags:
         other = f" with {_flag_list(kinds[0])}" if kinds else " on their own"
+        verb = "applies" if len(modifier_flags) == 1 else "apply"
         raise WorkspaceConfigError(
-            f"{_flag_list(modifier_flags)} apply to -f/-m/--package-name targets, not{other}."
+            f"{_flag_list(modifier_flags)} {verb} to -f/-m/--package-name targets, not{other}."
         )
 
     if workspace_flags:
