@@ -127,6 +127,8 @@ class StepInputSnapshot(Message, kw_only=True, frozen=True):
     # Upstream step key; None for an input with no upstream (a config-less root).
     upstream_step: str | None = None
     upstream_output: str = "result"
+    # Asset jobs: the upstream asset read from the IO manager because it is not a step of this job.
+    upstream_asset: str | None = None
 
 
 class StepSnapshot(Message, kw_only=True, frozen=True):
@@ -140,6 +142,8 @@ class StepSnapshot(Message, kw_only=True, frozen=True):
     # JSON schema of the step's config struct, when it takes `config`.
     config_schema: dict[str, Any] | None = None
     retry_policy: RetryPolicySnapshot | None = None
+    # Steps that must finish first without passing a value (asset deps=).
+    after: list[str] = []
 
 
 class JobSnapshot(Message, kw_only=True, frozen=True):
@@ -218,6 +222,22 @@ class ExecuteRunRequest(Message, kw_only=True, frozen=True):
     executor: Literal["in_process", "multiprocess"] = "in_process"
     max_concurrent: int = 0
     pool_limits: dict[str, int] = {}
+    # The sequence number of the first event the server emits: the host has
+    # already stored the events before it (RUN_STARTING).
+    first_sequence: int = 1
+
+
+class ValidateRunRequest(Message, kw_only=True, frozen=True):
+    job_name: str
+    run_config: dict[str, Any] = {}
+    step_selection: list[str] | None = None
+
+
+class ValidateRunReply(Message, kw_only=True, frozen=True):
+    # None when the run may be launched.
+    error: ErrorInfo | None = None
+    # What was wrong: "unknown_job" | "run_config" | "step_selection".
+    problem: str | None = None
 
 
 class CancelRunRequest(Message, kw_only=True, frozen=True):

@@ -129,6 +129,23 @@ class CodeLocationStub(betterproto.ServiceStub):
         ):
             yield response
 
+    async def validate_run(
+        self,
+        envelope: "Envelope",
+        *,
+        timeout: Optional[float] = None,
+        deadline: Optional["Deadline"] = None,
+        metadata: Optional["MetadataLike"] = None
+    ) -> "Envelope":
+        return await self._unary_unary(
+            "/runtime_api.CodeLocation/ValidateRun",
+            envelope,
+            Envelope,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
     async def execute_run(
         self,
         envelope: "Envelope",
@@ -217,6 +234,9 @@ class CodeLocationBase(ServiceBase):
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
         yield Chunk()
 
+    async def validate_run(self, envelope: "Envelope") -> "Envelope":
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
     async def execute_run(self, envelope: "Envelope") -> AsyncIterator[Envelope]:
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
         yield Envelope()
@@ -267,6 +287,13 @@ class CodeLocationBase(ServiceBase):
             stream,
             request,
         )
+
+    async def __rpc_validate_run(
+        self, stream: "grpclib.server.Stream[Envelope, Envelope]"
+    ) -> None:
+        request = await stream.recv_message()
+        response = await self.validate_run(request)
+        await stream.send_message(response)
 
     async def __rpc_execute_run(
         self, stream: "grpclib.server.Stream[Envelope, Envelope]"
@@ -330,6 +357,12 @@ class CodeLocationBase(ServiceBase):
                 grpclib.const.Cardinality.UNARY_STREAM,
                 Envelope,
                 Chunk,
+            ),
+            "/runtime_api.CodeLocation/ValidateRun": grpclib.const.Handler(
+                self.__rpc_validate_run,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                Envelope,
+                Envelope,
             ),
             "/runtime_api.CodeLocation/ExecuteRun": grpclib.const.Handler(
                 self.__rpc_execute_run,
