@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from typing import TYPE_CHECKING
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from runtime.definitions.asset import AssetsDefinition
 from runtime.definitions.graph import JobDefinition, StepInput, StepNode
@@ -11,6 +12,9 @@ from runtime.errors import DefinitionError
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable, Mapping, Sequence
+
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 def closest(name: str, candidates: Iterable[str]) -> str:
@@ -119,21 +123,19 @@ class AssetGraph:
             self.check_selection(name, selection)
             selected = set(selection)
         steps: dict[str, StepNode] = {}
+        by_key = self.by_key
         for key in self.order:
             if key not in selected:
                 continue
-            op = self.by_key[key].op
-            inputs: dict[str, StepInput] = {}
-            external: dict[str, str] = {}
-            for param in op.input_names:
-                if param in selected:
-                    inputs[param] = StepInput(param, param)
-                else:
-                    external[param] = param
-            after = tuple(dep for dep in op.non_data_deps if dep in selected)
-            steps[key] = StepNode(
-                key=key, op=op, inputs=inputs, after=after, external_inputs=external
-            )
+            op = by_key[key].op
+            # Most assets of a big graph have few inputs: share one empty mapping.
+            inputs: Mapping[str, StepInput] = _EMPTY
+            external: Mapping[str, str] = _EMPTY
+            if op.input_names:
+                inputs = {p: StepInput(p, p) for p in op.input_names if p in selected}
+                external = {p: p for p in op.input_names if p not in selected}
+            after = tuple(d for d in op.non_data_deps if d in selected) if op.non_data_deps else ()
+            steps[key] = StepNode(key, op, inputs, after, external)
         return JobDefinition(
             name=name,
             steps=steps,

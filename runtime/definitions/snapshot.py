@@ -6,6 +6,7 @@ schema) are converted once per op and shared between the jobs that use it.
 
 from __future__ import annotations
 
+import gc
 from typing import TYPE_CHECKING, Any
 
 from runtime.definitions.config import config_json_schema
@@ -33,6 +34,20 @@ def build_snapshot(
 
     Raises what building a lazy definition raises (DefinitionError).
     """
+    # Tens of thousands of small objects are made here and none form cycles;
+    # the cyclic collector would only rescan them again and again.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _build(repo, location_name=location_name, server_id=server_id, timings=timings)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _build(
+    repo: RepositoryDefinition, *, location_name: str, server_id: str, timings: LoadTimings
+) -> Snapshot:
     jobs = repo.get_all_jobs()
     job_names_by_asset: dict[str, list[str]] = {}
     op_parts: dict[int, dict[str, Any]] = {}
@@ -94,7 +109,9 @@ def _job(
             parts = op_parts[id(op)] = _op_parts(op)
         if op.asset_key is not None:
             job_names_by_asset.setdefault(op.asset_key, []).append(job.name)
-        steps.append(StepSnapshot(key=node.key, inputs=_inputs(node), **parts))
+        steps.append(
+            StepSnapshot(key=node.key, inputs=_inputs(node), after=list(node.after), **parts)
+        )
     return JobSnapshot(
         name=job.name,
         description=job.description,
@@ -112,7 +129,10 @@ def _inputs(node: StepNode) -> list[StepInputSnapshot]:
         for name, source in node.inputs.items()
     ]
     # Inputs read from the IO manager: no upstream step in this job.
-    inputs.extend(StepInputSnapshot(name=name) for name in node.external_inputs)
+    inputs.extend(
+        StepInputSnapshot(name=name, upstream_asset=asset_key)
+        for name, asset_key in node.external_inputs.items()
+    )
     return inputs
 
 
