@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import msgspec
 
     from runtime.definitions.retry import RetryPolicy
+    from runtime.execution.in_process import ExecuteInProcessResult
 
 DEFAULT_OUTPUT = "result"
 ASSET_JOB_NAME = "__ASSET_JOB"
@@ -106,3 +107,17 @@ class JobDefinition:
             for up in node.upstream_keys:
                 down[up].append(node.key)
         return down
+
+    def execute_in_process(
+        self,
+        run_config: Mapping[str, Any] | None = None,
+        resources: Mapping[str, Any] | None = None,
+        raise_on_error: bool = True,
+        **options: Any,
+    ) -> ExecuteInProcessResult:
+        """Run this job in this process (for tests); see runtime.execution.in_process.execute_job_in_process."""
+        from runtime.execution.in_process import execute_job_in_process
+
+        return execute_job_in_process(
+            self, run_config, resources, raise_on_error=raise_on_error, **options
+        )

@@ -97,6 +97,8 @@ class StepResult:
     end_time: float | None = None
     attempts: int = 0
     error: ErrorInfo | None = None
+    # The exception the step raised, when it ran in this process (in-process results re-raise it).
+    exception: BaseException | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)
@@ -446,7 +448,7 @@ class _Run:
                     step, exc, attempt, policy.max_retries, policy.delay_for(attempt + 1)
                 )
             else:
-                self._fail(step, _error_of(exc), attempt)
+                self._fail(step, _error_of(exc), attempt, exc)
         else:
             step_capture.flush()
             self._record_success(step, value, context, time.perf_counter() - started, attempt)
@@ -596,7 +598,7 @@ class _Run:
     ) -> None:
         info = _error_of(exc)
         if attempt >= max_retries or self.canceling:
-            self._fail(step, info, attempt)
+            self._fail(step, info, attempt, exc)
             return
         self.attempts[step.key] = attempt + 1
         self.emit(
@@ -617,7 +619,13 @@ class _Run:
         self._enqueue(step.key, first=True)
         self._dispatch()
 
-    def _fail(self, step: PlannedStep, error: ErrorInfo, attempt: int) -> None:
+    def _fail(
+        self,
+        step: PlannedStep,
+        error: ErrorInfo,
+        attempt: int,
+        exception: BaseException | None = None,
+    ) -> None:
         key = step.key
         self.emit("STEP_FAILURE", key, StepFailurePayload(error=error, retry_number=attempt))
         self.results[key] = StepResult(
@@ -627,6 +635,7 @@ class _Run:
             end_time=time.time(),
             attempts=attempt + 1,
             error=error,
+            exception=None if isinstance(exception, _RemoteStepError) else exception,
         )
         self._skip_downstream(step)
 

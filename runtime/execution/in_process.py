@@ -1,0 +1,186 @@
+"""Run a job or a set of assets in this process, for users' own tests: no subprocess, no storage."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from runtime.definitions.graph import ASSET_JOB_NAME
+from runtime.errors import ExecutionError
+from runtime.execution.events import ListSink
+from runtime.execution.executor import execute_plan
+from runtime.execution.io_manager import InMemoryIOManager
+from runtime.execution.plan import ExecutionPlan
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+
+    from runtime.definitions.graph import JobDefinition
+    from runtime.execution.executor import ExecutorKind, RunStatus, StepResult
+    from runtime.execution.io_manager import IOManager
+    from runtime.protocol.messages import RunEvent
+
+
+@dataclass(eq=False)
+class ExecuteInProcessResult:
+    """What an in-process run did: its status, every event, each step's result and outputs."""
+
+    run_id: str
+    job_name: str
+    status: RunStatus
+    all_events: list[RunEvent]
+    step_results: dict[str, StepResult]
+    io_manager: IOManager
+
+    @property
+    def success(self) -> bool:
+        return self.status == "SUCCESS"
+
+    @property
+    def failed_steps(self) -> list[str]:
+        return [key for key, result in self.step_results.items() if result.status == "FAILURE"]
+
+    def output_for(self, step_key: str, output_name: str = "result") -> Any:
+        """The value a step returned; raises ExecutionError if the step did not succeed in this run."""
+        result = self.step_results.get(step_key)
+        if result is None:
+            raise ExecutionError(
+                f"Job {self.job_name!r} ran no step {step_key!r} in run {self.run_id!r}; "
+                f"its steps were: {', '.join(self.step_results)}."
+            )
+        if result.status != "SUCCESS":
+            raise ExecutionError(
+                f"Step {step_key!r} of job {self.job_name!r} has no output: it ended {result.status}."
+            )
+        return self.io_manager.load(step_key, output_name)
+
+    def asset_value(self, asset_key: str) -> Any:
+        """The value an asset step materialized in this run (asset keys are step keys)."""
+        return self.output_for(asset_key)
+
+    def events_for(self, step_key: str) -> list[RunEvent]:
+        """The events of one step, in order."""
+        return [event for event in self.all_events if event.step_key == step_key]
+
+
+def execute_job_in_process(
+    job: JobDefinition,
+    run_config: Mapping[str, Any] | None = None,
+    resources: Mapping[str, Any] | None = None,
+    raise_on_error: bool = True,
+    *,
+    step_selection: Iterable[str] | None = None,
+    io_manager: IOManager | None = None,
+    executor: ExecutorKind = "in_process",
+    max_concurrent: int = 0,
+    run_id: str | None = None,
+) -> ExecuteInProcessResult:
+    """Run `job` here and now and return its result.
+
+    Raises RunConfigError for run config the job's steps do not accept,
+    StepSelectionError for an unknown step, and, with raise_on_error, the
+    exception of the first step that failed (or ExecutionError when only its
+    description is known). Outputs stay in memory unless `io_manager` says
+    otherwise. Called from inside a running event loop, the run happens on a
+    fresh loop in a helper thread (blocking the caller until it ends).
+    """
+    from runtime.definitions.config import resolve_run_config
+
+    step_configs = resolve_run_config(job, run_config or {})
+    plan = ExecutionPlan.build(job, step_selection=step_selection)
+    io = io_manager if io_manager is not None else InMemoryIOManager()
+    sink = ListSink()
+    the_run_id = run_id or str(uuid.uuid4())
+
+    async def run() -> Any:
+        return await execute_plan(
+            plan,
+            run_id=the_run_id,
+            sink=sink,
+            step_configs=step_configs,
+            resources=resources,
+            io_manager=io,
+            max_concurrent=max_concurrent,
+            executor=executor,
+        )
+
+    outcome = _run_to_completion(run)
+    result = ExecuteInProcessResult(
+        run_id=the_run_id,
+        job_name=job.name,
+        status=outcome.status,
+        all_events=sink.events,
+        step_results=outcome.steps,
+        io_manager=io,
+    )
+    if raise_on_error and not result.success:
+        _raise_first_failure(result)
+    return result
+
+
+def materialize(
+    assets: Iterable[object],
+    *,
+    run_config: Mapping[str, Any] | None = None,
+    resources: Mapping[str, Any] | None = None,
+    selection: Iterable[str] | None = None,
+    raise_on_error: bool = True,
+    io_manager: IOManager | None = None,
+) -> ExecuteInProcessResult:
+    """Materialize `assets` (or the `selection` of their keys) here and now.
+
+    Upstream assets outside the selection are loaded from the IO manager (an
+    InMemoryIOManager with seeded `assets` values, for instance). Raises
+    DefinitionError for an invalid set of assets or an unknown selected key,
+    and what execute_job_in_process raises.
+    """
+    from runtime.definitions.asset_graph import AssetGraph
+
+    graph = AssetGraph(assets, where="materialize()")
+    job = graph.build_job(ASSET_JOB_NAME, None if selection is None else list(selection))
+    return execute_job_in_process(
+        job,
+        run_config=run_config,
+        resources=resources,
+        raise_on_error=raise_on_error,
+        io_manager=io_manager,
+    )
+
+
+def _run_to_completion(run: Callable[[], Any]) -> Any:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return anyio.run(run)
+    # anyio.run cannot nest in a running loop: give the run a loop of its own.
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = anyio.run(run)
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="runtime-execute-in-process")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _raise_first_failure(result: ExecuteInProcessResult) -> None:
+    for key, step in result.step_results.items():
+        if step.status != "FAILURE":
+            continue
+        if step.exception is not None:
+            raise step.exception
+        error = step.error
+        message = f"{error.type}: {error.message}" if error is not None else "unknown error"
+        raise ExecutionError(f"Step {key!r} of job {result.job_name!r} failed: {message}")
+    raise ExecutionError(f"Run {result.run_id!r} of job {result.job_name!r} ended {result.status}.")
