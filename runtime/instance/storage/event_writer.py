@@ -43,6 +43,10 @@ class EventWriter:
     left. `append` never blocks and never fails for storage reasons: a batch that
     cannot be stored is retried run by run, and the runs whose events still fail
     make `flush(run_id)` (and `flush()`) raise StorageError.
+
+    The background task lives in a task group that `async with` enters, so the
+    block's body runs inside that group, like any anyio task group: leave the
+    block from the task that entered it.
     """
 
     def __init__(self, storage: RunStorage, *, max_batch: int = MAX_BATCH) -> None:
@@ -53,6 +57,7 @@ class EventWriter:
         self._done = 0  # events ever handled, stored or failed
         self._wakeup = anyio.Event()
         self._progress = anyio.Event()
+        self._stopped = anyio.Event()
         self._task_group: TaskGroup | None = None
         self._running = False
         self._closed = False
@@ -91,13 +96,12 @@ class EventWriter:
         if self._closed:
             return
         self._closed = True
+        self._wakeup.set()
         with anyio.CancelScope(shield=True):
-            while self._running and self._done < self._appended:
-                await self._progress.wait()
-            if not self._running:
-                await self._drain()  # the background task was cancelled: finish its work here
-            if self._task_group is not None:
-                self._task_group.cancel_scope.cancel()
+            if self._running:
+                await self._stopped.wait()  # it drains the buffer, then returns
+            # Left over only if the task never started or was cancelled from outside.
+            await self._drain()
         for signal in self._run_signals.values():
             signal.set()  # waiters see the writer closed
 
@@ -160,9 +164,12 @@ class EventWriter:
                 # the bookkeeping in step with it, so cancellation only lands between batches.
                 with anyio.CancelScope(shield=True):
                     await self._drain()
+                if self._closed:
+                    return
         finally:
             self._running = False
             self._signal_progress()
+            self._stopped.set()
 
     async def _drain(self) -> None:
         while self._buffer:
