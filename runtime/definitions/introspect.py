@@ -188,9 +188,12 @@ def _config_type(fn: Callable[..., Any], *, kind: str, name: str) -> type[msgspe
             f"{kind} {name!r} takes `config` without an annotation; "
             "annotate it with a msgspec.Struct subclass."
         )
-    if isinstance(annotation, str):
-        # The way typing.get_type_hints resolves string annotations, for this one only.
-        namespace = getattr(inspect.unwrap(fn), "__globals__", {})
+    # The way typing.get_type_hints resolves string annotations, for this one
+    # only; twice for a quoted annotation under `from __future__ import annotations`.
+    namespace = getattr(inspect.unwrap(fn), "__globals__", {})
+    for _ in range(2):
+        if not isinstance(annotation, str):
+            break
         try:
             annotation = eval(annotation, namespace)
         except Exception as exc:
