@@ -198,10 +198,10 @@ class Instance:
 
         Prefer `async with instance:`. Raises StorageError if the storage cannot be opened.
         """
-        if self._exit_stack is not None:
-            return
         if self._closed:
             raise RuntimeFrameworkError(f"The instance at {self._home} is closed; build a new one.")
+        if self._exit_stack is not None:
+            return
         from runtime.instance.host import dead_host_reason
         from runtime.instance.storage.event_writer import EventWriter
         from runtime.instance.storage.sqlite import SqliteRunStorage
@@ -221,12 +221,14 @@ class Instance:
         if self._closed:
             return
         self._closed = True
-        with anyio.CancelScope(shield=True):
-            try:
-                if self._exit_stack is not None:
-                    await self._exit_stack.aclose()
-            finally:
-                if self._remove_home_on_close:
+        try:
+            # No cancel scope around this: the event writer's task group must be exited
+            # in the scope it was entered in. Each part shields its own cleanup.
+            if self._exit_stack is not None:
+                await self._exit_stack.aclose()
+        finally:
+            if self._remove_home_on_close:
+                with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(
                         lambda: shutil.rmtree(self._home, ignore_errors=True)
                     )

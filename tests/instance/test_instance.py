@@ -1,0 +1,111 @@
+"""Instance: where its home is, what it opens, what it removes, and the runs it creates."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import TYPE_CHECKING
+
+import pytest
+from storage_helpers import make_event
+
+from runtime.errors import InstanceConfigError, RunNotFoundError, RuntimeFrameworkError
+from runtime.instance.config import InstanceConfig
+from runtime.instance.instance import Instance
+from runtime.instance.records import RunFilter, RunStatus
+from runtime.instance.storage.sqlite import DATABASE_FILE_NAME
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_ephemeral_home_is_removed_on_close() -> None:
+    instance = Instance.ephemeral()
+    async with instance:
+        home = instance.home
+        await instance.create_run("etl", run_id="r1")
+        instance.event_writer.append(make_event("r1", 1))
+        await instance.event_writer.flush()
+        assert (instance.storage_dir / DATABASE_FILE_NAME).is_file()
+        assert instance.artifacts_dir == home / "storage"
+        assert instance.run_artifacts_dir("r1") == home / "storage" / "r1"
+    assert not home.exists()
+    await instance.aclose()  # twice is harmless
+
+
+async def test_ephemeral_takes_a_config() -> None:
+    config = InstanceConfig()
+    async with Instance.ephemeral(config) as instance:
+        assert instance.config is config
+
+
+async def test_home_from_the_environment_is_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "custom-home"
+    monkeypatch.setenv("RUNTIME_HOME", str(home))
+    async with Instance.from_home() as instance:
+        assert instance.home == home
+        assert (home / "history" / DATABASE_FILE_NAME).is_file()
+    assert home.is_dir()  # a real home stays
+
+
+async def test_default_home_is_dot_runtime_under_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RUNTIME_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    async with Instance.from_home() as instance:
+        assert instance.home == tmp_path / ".runtime"
+
+
+async def test_instance_yaml_chooses_the_storage_dir(tmp_path: Path) -> None:
+    (tmp_path / "instance.yaml").write_text(
+        textwrap.dedent(
+            """
+            storage:
+              sqlite: {base_dir: elsewhere/db}
+            executor:
+              pools: {db: 2}
+            """
+        )
+    )
+    async with Instance.from_home(tmp_path) as instance:
+        assert instance.config.executor.pools == {"db": 2}
+        await instance.create_run("etl")
+    assert (tmp_path / "elsewhere" / "db" / DATABASE_FILE_NAME).is_file()
+
+
+async def test_a_bad_instance_yaml_fails_at_once(tmp_path: Path) -> None:
+    (tmp_path / "instance.yaml").write_text("storage:\n  postgres: {url: x}\n")
+    with pytest.raises(InstanceConfigError, match=r"instance.yaml, line 2, .*not available yet"):
+        Instance.from_home(tmp_path)
+
+
+async def test_storage_is_only_there_while_open(tmp_path: Path) -> None:
+    instance = Instance.from_home(tmp_path)
+    with pytest.raises(RuntimeFrameworkError, match="not open yet"):
+        _ = instance.storage
+    async with instance:
+        assert await instance.storage.get_runs() == []
+    with pytest.raises(RuntimeFrameworkError, match="is closed"):
+        _ = instance.event_writer
+    with pytest.raises(RuntimeFrameworkError, match="closed; build a new one"):
+        await instance.open()
+
+
+async def test_create_run_and_reexecution_lineage(tmp_path: Path) -> None:
+    async with Instance.from_home(tmp_path) as instance:
+        first = await instance.create_run(
+            "etl", location_name="team_one", run_config={"a": 1}, tags={"team": "x"}
+        )
+        assert first.status is RunStatus.NOT_STARTED and len(first.run_id) == 36
+        second = await instance.create_run("etl", parent_run_id=first.run_id)
+        third = await instance.create_run("etl", parent_run_id=second.run_id)
+        assert (second.root_run_id, third.root_run_id) == (first.run_id, first.run_id)
+        assert third.parent_run_id == second.run_id
+        with pytest.raises(RunNotFoundError, match="Cannot re-execute run ghost"):
+            await instance.create_run("etl", parent_run_id="ghost")
+        tagged = await instance.storage.get_runs(RunFilter(tags={"team": "x"}))
+        assert tagged == [first]

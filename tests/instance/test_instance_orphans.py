@@ -1,0 +1,145 @@
+"""A host that dies mid-run: the next instance to open marks its runs FAILURE and ends their events."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import anyio
+import pytest
+from storage_helpers import make_event, make_run
+
+from runtime.instance.host import current_host, dead_host_reason, host_is_alive
+from runtime.instance.instance import Instance
+from runtime.instance.records import RunHost, RunStatus
+from runtime.instance.storage.sqlite import SqliteRunStorage
+from runtime.protocol.messages import EnginePayload, RunFailurePayload
+
+# A host process: opens the instance, starts a run, stores its first events, then waits to be killed.
+HOST = textwrap.dedent(
+    """
+    import sys, time, anyio
+    from runtime.instance.instance import Instance
+    from runtime.instance.records import RunStatus
+    from runtime.protocol.messages import RunEvent
+
+    async def main():
+        async with Instance.from_home(sys.argv[1]) as instance:
+            await instance.create_run("etl", location_name="team_one", run_id="doomed")
+            await instance.storage.update_run_status("doomed", RunStatus.STARTING)
+            await instance.storage.update_run_status("doomed", RunStatus.STARTED)
+            await instance.event_writer.store(
+                RunEvent(run_id="doomed", sequence=n, timestamp=time.time(), event_type=kind)
+                for n, kind in enumerate(["RUN_STARTING", "RUN_START", "STEP_START"], start=1)
+            )
+            print("ready", flush=True)
+            await anyio.sleep(60)
+
+    anyio.run(main)
+    """
+)
+
+
+@pytest.mark.anyio
+async def test_runs_of_a_killed_host_are_failed_with_their_events_ended(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    async with await anyio.open_process(
+        [sys.executable, "-c", HOST, str(home)], stdout=subprocess.PIPE
+    ) as host:
+        assert host.stdout is not None
+        with anyio.fail_after(20):
+            assert (await host.stdout.receive()).strip() == b"ready"
+        host.send_signal(signal.SIGKILL)
+        await host.wait()
+    dead_pid = host.pid
+
+    # A run this (live) process is running in the same home must be left alone.
+    async with Instance.from_home(home) as instance:
+        assert instance.orphaned_run_ids == ["doomed"]
+        await instance.create_run("etl", run_id="alive")
+        await instance.storage.update_run_status("alive", RunStatus.STARTING)
+
+        run = await instance.storage.get_run("doomed")
+        assert run is not None and run.status is RunStatus.FAILURE
+        assert run.failure_reason is not None
+        assert f"host process (pid {dead_pid}) that ran this run exited before it finished" in (
+            run.failure_reason
+        )
+        assert run.ended_at is not None
+        events = await instance.storage.get_events("doomed")
+        assert [event.event_type for event in events] == [
+            "RUN_STARTING",
+            "RUN_START",
+            "STEP_START",
+            "ENGINE_EVENT",
+            "RUN_FAILURE",
+        ]
+        assert [event.sequence for event in events] == [1, 2, 3, 4, 5]
+        engine, failure = events[3].payload, events[4].payload
+        assert isinstance(engine, EnginePayload) and engine.metadata["host_pid"] == dead_pid
+        assert isinstance(failure, RunFailurePayload) and str(dead_pid) in failure.message
+
+    async with Instance.from_home(home) as instance:
+        assert instance.orphaned_run_ids == []
+        alive = await instance.storage.get_run("alive")
+        assert alive is not None and alive.status is RunStatus.STARTING
+
+
+def test_a_reaped_child_is_dead_and_this_process_alive() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        start = int(Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        host = RunHost(
+            hostname=current_host().hostname,
+            pid=child.pid,
+            boot_id=current_host().boot_id,
+            process_start=start,
+        )
+        assert host_is_alive(host) is True
+    finally:
+        child.kill()
+        child.wait()
+    assert host_is_alive(host) is False
+    assert host_is_alive(current_host()) is True
+
+
+def test_pid_reuse_and_other_machines() -> None:
+    here = current_host()
+    # Same pid, different start tick: another process that got our old pid.
+    assert (
+        host_is_alive(
+            RunHost(hostname=here.hostname, pid=os.getpid(), boot_id=here.boot_id, process_start=1)
+        )
+        is False
+    )
+    # A different boot of this machine: everything from then is gone.
+    assert (
+        host_is_alive(RunHost(hostname=here.hostname, pid=os.getpid(), boot_id="another-boot"))
+        is False
+    )
+    # Another machine: cannot tell, so never failed from here.
+    elsewhere = RunHost(hostname=here.hostname + "-elsewhere", pid=1)
+    assert host_is_alive(elsewhere) is None
+    assert dead_host_reason(make_run("r", status=RunStatus.STARTED, host=elsewhere)) is None
+
+
+@pytest.mark.anyio
+async def test_only_in_flight_runs_are_considered(tmp_path: Path) -> None:
+    dead = RunHost(hostname=current_host().hostname, pid=os.getpid(), boot_id="old-boot")
+    async with SqliteRunStorage(tmp_path) as storage:
+        await storage.add_run(make_run("queued", status=RunStatus.NOT_STARTED, host=dead))
+        await storage.add_run(make_run("done", status=RunStatus.SUCCESS, host=dead))
+        await storage.add_run(make_run("canceling", status=RunStatus.CANCELING, host=dead))
+        await storage.store_events([make_event("canceling", 1, "RUN_CANCELING")])
+        assert await storage.mark_orphaned_runs_failed(dead_host_reason) == ["canceling"]
+        statuses = {run.run_id: run.status for run in await storage.get_runs()}
+        assert statuses == {
+            "queued": RunStatus.NOT_STARTED,
+            "done": RunStatus.SUCCESS,
+            "canceling": RunStatus.FAILURE,
+        }
+        assert await storage.last_sequence("canceling") == 3
