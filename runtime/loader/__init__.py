@@ -1,0 +1,7 @@
+"""The loader: a code location target (file, module or package) -> RepositoryDefinition.
+
+`load.load_repository` imports the target and resolves what it defines;
+`import_recorder` times the imports, so the host can say which module was
+slow or hung; `status_file` shares that progress with a supervisor before the
+server listens.
+"""

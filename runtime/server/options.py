@@ -1,0 +1,34 @@
+"""ServerOptions: everything `runtime api grpc` was asked to do, parsed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runtime.loader.target import LoadTarget
+
+DEFAULT_HEARTBEAT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """A code server's configuration: what to load and where to listen.
+
+    Exactly one of `port` (0 picks a free one) and `socket` (a Unix socket path).
+    """
+
+    target: LoadTarget
+    location_name: str
+    host: str = "127.0.0.1"
+    port: int | None = None
+    socket: str | None = None
+    heartbeat: bool = False
+    heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT
+    lazy_load_user_code: bool = False
+    # Rewritten with import progress while user code loads (see loader.status_file).
+    load_status_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.port is None) == (self.socket is None):
+            raise ValueError("A code server listens on exactly one of a port and a socket.")
