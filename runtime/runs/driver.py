@@ -1,0 +1,229 @@
+"""RunDriver: the host-side task that carries one run from STARTING to its end.
+
+It sends the run to a code server, stores every streamed event through the
+instance's batching writer, moves the run's status as the events say, and
+only after the last event is durable marks the run finished. When the code
+server dies mid-run it records why (exit code or signal) and fails the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+
+from runtime.instance.records import RunStatus
+from runtime.protocol.messages import (
+    EnginePayload,
+    ErrorInfo,
+    NoPayload,
+    RunEvent,
+    RunFailurePayload,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+    from contextlib import AbstractAsyncContextManager
+
+    from runtime.instance.instance import Instance
+    from runtime.instance.records import RunRecord
+    from runtime.protocol.client import CodeLocationClient
+    from runtime.protocol.messages import AnyPayload, EventType, ExecuteRunRequest
+    from runtime.workspace.process import CodeServerProcess
+
+logger = logging.getLogger("runtime.runs")
+
+_END_STATUS = {
+    "RUN_SUCCESS": RunStatus.SUCCESS,
+    "RUN_FAILURE": RunStatus.FAILURE,
+    "RUN_CANCELED": RunStatus.CANCELED,
+}
+
+_NO_PAYLOAD = NoPayload()
+
+# How long to wait for a dead server's exit status before describing it without one.
+_EXIT_STATUS_WAIT = 2.0
+
+
+class ServerConnection:
+    """What a driver needs from a code server: its client and, if we own it, its process."""
+
+    def __init__(
+        self, client: CodeLocationClient, process: CodeServerProcess | None, description: str
+    ) -> None:
+        self.client = client
+        self.process = process
+        # e.g. "the code server of location 'etl' (pid 123)"
+        self.description = description
+
+
+class RunDriver:
+    """Drives one run; `finished` is set once its final status and every event are stored."""
+
+    def __init__(
+        self,
+        instance: Instance,
+        record: RunRecord,
+        request: ExecuteRunRequest,
+        connect: Callable[[], AbstractAsyncContextManager[ServerConnection]],
+    ) -> None:
+        self._instance = instance
+        self._record = record
+        self._request = request
+        self._connect = connect
+        self.run_id = record.run_id
+        self.status = record.status
+        self.finished = anyio.Event()
+        self._sequence = 0
+        self._cancel_requested = anyio.Event()
+        self._streaming = anyio.Event()
+        self._connection: ServerConnection | None = None
+
+    # --- public -------------------------------------------------------------
+
+    async def cancel(self) -> None:
+        """Request cancellation; the run's own events report how it ends."""
+        if self.finished.is_set() or self._cancel_requested.is_set():
+            return
+        self._cancel_requested.set()
+        if self.status in (RunStatus.STARTING, RunStatus.STARTED):
+            await self._set_status(RunStatus.CANCELING)
+
+    async def run(self) -> None:
+        """The task body: never raises for the run's own failures; they become events."""
+        try:
+            await self._run()
+        except BaseException as exc:
+            with anyio.CancelScope(shield=True):
+                await self._fail_unfinished(exc)
+            raise
+        finally:
+            self.finished.set()
+
+    # --- the run ------------------------------------------------------------
+
+    async def _run(self) -> None:
+        self._emit("RUN_STARTING")
+        await self._set_status(RunStatus.STARTING)
+        if self._cancel_requested.is_set():
+            await self._end_canceled_before_start()
+            return
+        ended: str | None = None
+        failure: str | None = None
+        async with self._connect() as connection:
+            self._connection = connection
+            try:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._forward_cancel, connection)
+                    ended = await self._consume(connection.client.execute_run(self._request))
+                    tg.cancel_scope.cancel()
+            except Exception as exc:  # the stream broke: the server died or went away
+                failure = await self._describe_lost_server(connection, exc)
+        if ended is None:
+            await self._end_failed(
+                failure
+                or f"{connection.description} ended the event stream before the run finished."
+            )
+            return
+        await self._instance.event_writer.flush(self.run_id)
+        await self._set_status(_END_STATUS[ended])
+
+    async def _consume(self, stream: AsyncIterator[RunEvent]) -> str | None:
+        writer = self._instance.event_writer
+        async for event in stream:
+            self._sequence = event.sequence
+            writer.append(event)
+            kind = event.event_type
+            if kind == "RUN_START":
+                self._streaming.set()
+                if self.status == RunStatus.STARTING:
+                    await self._set_status(RunStatus.STARTED)
+            elif kind == "RUN_CANCELING":
+                if self.status in (RunStatus.STARTING, RunStatus.STARTED):
+                    await self._set_status(RunStatus.CANCELING)
+            elif kind in _END_STATUS:
+                return kind
+        return None
+
+    async def _forward_cancel(self, connection: ServerConnection) -> None:
+        await self._cancel_requested.wait()
+        # The server knows the run once it streamed RUN_START; asking earlier
+        # could race the registration.
+        await self._streaming.wait()
+        try:
+            await connection.client.cancel_run(self.run_id)
+        except Exception as exc:
+            logger.warning("could not forward cancellation of run %s: %s", self.run_id, exc)
+
+    # --- endings ------------------------------------------------------------
+
+    async def _end_canceled_before_start(self) -> None:
+        self._emit("RUN_CANCELING")
+        self._emit("RUN_CANCELED")
+        await self._instance.event_writer.flush(self.run_id)
+        await self._set_status(RunStatus.CANCELED)
+
+    async def _end_failed(self, message: str, error: ErrorInfo | None = None) -> None:
+        self._emit("ENGINE_EVENT", payload=EnginePayload(message=message, error=error))
+        self._emit("RUN_FAILURE", payload=RunFailurePayload(message=message, error=error))
+        await self._instance.event_writer.flush(self.run_id)
+        await self._set_status(RunStatus.FAILURE, failure_reason=message)
+
+    async def _fail_unfinished(self, exc: BaseException) -> None:
+        """The driver itself was cancelled or crashed: leave the run finished and explained."""
+        if self.status.is_finished:
+            return
+        if isinstance(exc, anyio.get_cancelled_exc_class()):
+            message = "The host stopped before the run finished (its workspace was closed)."
+            error = None
+        else:
+            message = f"The host failed while driving the run: {type(exc).__name__}: {exc}"
+            error = ErrorInfo(type=type(exc).__name__, message=str(exc))
+        try:
+            if self._connection is not None and self._streaming.is_set():
+                with anyio.move_on_after(2):
+                    await self._connection.client.cancel_run(self.run_id)
+            await self._end_failed(message, error)
+        except Exception:
+            logger.exception("could not record the end of run %s", self.run_id)
+
+    async def _describe_lost_server(self, connection: ServerConnection, exc: Exception) -> str:
+        process = connection.process
+        if process is not None:
+            with anyio.move_on_after(_EXIT_STATUS_WAIT):
+                await process.exited.wait()
+            if process.returncode is not None:
+                return (
+                    f"{connection.description} {process.exit_description()} while the run was "
+                    f"in progress."
+                )
+        return f"Lost contact with {connection.description} while the run was in progress: {exc}"
+
+    # --- helpers ------------------------------------------------------------
+
+    def _emit(
+        self,
+        event_type: EventType,
+        *,
+        step_key: str | None = None,
+        payload: AnyPayload = _NO_PAYLOAD,
+    ) -> None:
+        self._sequence += 1
+        event = RunEvent(
+            run_id=self.run_id,
+            sequence=self._sequence,
+            timestamp=time.time(),
+            event_type=event_type,
+            step_key=step_key,
+            payload=payload,
+        )
+        self._instance.event_writer.append(event)
+
+    async def _set_status(self, status: RunStatus, *, failure_reason: str | None = None) -> None:
+        record = await self._instance.storage.update_run_status(
+            self.run_id, status, failure_reason=failure_reason
+        )
+        self._record = record
+        self.status = record.status

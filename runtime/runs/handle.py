@@ -1,0 +1,127 @@
+"""RunHandle: follow a run's events, wait for its result, cancel it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio
+
+from runtime.errors import RunNotFoundError
+from runtime.protocol.messages import RUN_END_EVENTS
+from runtime.runs.result import fold_events
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from runtime.instance.instance import Instance
+    from runtime.instance.records import RunRecord, RunStatus
+    from runtime.protocol.messages import RunEvent
+    from runtime.runs.driver import RunDriver
+    from runtime.runs.result import RunResult
+
+# A follower also re-reads storage at this interval, so it sees events that
+# another process (a run worker, another host) stores.
+_POLL_SECONDS = 0.5
+_PAGE = 5000
+
+
+class RunHandle:
+    """A launched (or stored) run.
+
+    `events()` replays what is stored and then follows live events until the
+    run's final event; any number of readers may follow one run. `wait()`
+    returns a RunResult once the run finished and every event is stored.
+    """
+
+    def __init__(self, instance: Instance, record: RunRecord, *, driver: RunDriver | None = None):
+        self._instance = instance
+        self._record = record
+        self._driver = driver
+        self.run_id = record.run_id
+
+    def __repr__(self) -> str:
+        return f"<RunHandle {self.run_id} {self.job_name} {self.status}>"
+
+    @property
+    def job_name(self) -> str:
+        return self._record.job_name
+
+    @property
+    def location_name(self) -> str | None:
+        return self._record.location_name
+
+    @property
+    def status(self) -> RunStatus:
+        """The run's status as this host last knew it (see `refresh()` for storage's view)."""
+        if self._driver is not None:
+            return self._driver.status
+        return self._record.status
+
+    @property
+    def record(self) -> RunRecord:
+        return self._record
+
+    async def refresh(self) -> RunRecord:
+        """Re-read the run's record from storage. Raises RunNotFoundError if it is gone."""
+        record = await self._instance.storage.get_run(self.run_id)
+        if record is None:
+            raise RunNotFoundError(f"Run {self.run_id} is not in the instance's storage.")
+        self._record = record
+        return record
+
+    async def events(self, *, after_sequence: int = 0) -> AsyncIterator[RunEvent]:
+        """Every event of the run after `after_sequence`, in order, ending after the final one."""
+        storage = self._instance.storage
+        writer = self._instance.event_writer
+        last = after_sequence
+        while True:
+            batch = await storage.get_events(self.run_id, after_sequence=last, limit=_PAGE)
+            for event in batch:
+                last = event.sequence
+                yield event
+                if event.event_type in RUN_END_EVENTS:
+                    return
+            if len(batch) == _PAGE:
+                continue
+            if await self._finished_without_end_event(last):
+                return
+            with anyio.move_on_after(_POLL_SECONDS):
+                await writer.wait_for_new_events(self.run_id, last)
+
+    async def _finished_without_end_event(self, last: int) -> bool:
+        # A run whose host died before storing its end event is still finished
+        # once storage says so (and the orphan sweep appends the end events).
+        if self._driver is not None:
+            return False
+        record = await self.refresh()
+        if not record.is_finished:
+            return False
+        return await self._instance.storage.last_sequence(self.run_id) <= last
+
+    async def wait(self) -> RunResult:
+        """Wait until the run finished and all its events are stored; return its result.
+
+        Bound it with `anyio.fail_after(...)` (TimeoutError) if need be.
+        """
+        if self._driver is not None:
+            await self._driver.finished.wait()
+            await self.refresh()
+        else:
+            # Driven by another process: only storage can tell us it ended.
+            while not (await self.refresh()).is_finished:  # noqa: ASYNC110
+                await anyio.sleep(_POLL_SECONDS)
+        events = await self._instance.storage.get_events(self.run_id)
+        return fold_events(self.run_id, events, status=str(self._record.status))
+
+    async def cancel(self) -> None:
+        """Ask the run to stop. Returns at once; `wait()` tells when it ended (CANCELED,
+        or SUCCESS/FAILURE if it finished first). Cancelling a finished run does nothing."""
+        if self._driver is not None:
+            await self._driver.cancel()
+            return
+        record = await self.refresh()
+        if record.is_finished:
+            return
+        raise RunNotFoundError(
+            f"Run {self.run_id} is not running in this workspace; cancel it from the host that launched it."
+        )
