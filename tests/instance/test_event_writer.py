@@ -167,3 +167,14 @@ async def test_the_loop_keeps_ticking_while_50k_events_are_written(tmp_path: Pat
     assert elapsed > 0.05
     assert len(gaps) > 10
     assert max(gaps) < max(0.1, elapsed / 4), (max(gaps), elapsed)
+
+
+async def test_events_appended_before_a_cancellation_are_still_stored(tmp_path: Path) -> None:
+    with anyio.CancelScope() as scope:
+        async with SqliteRunStorage(tmp_path) as storage, EventWriter(storage) as writer:
+            writer.append_many(make_event("r1", sequence) for sequence in range(1, 1001))
+            scope.cancel()
+            await anyio.sleep(1)  # cancelled here, with the events maybe still buffered
+            pytest.fail("not cancelled")
+    async with SqliteRunStorage(tmp_path) as storage:
+        assert await storage.last_sequence("r1") == 1000

@@ -246,3 +246,14 @@ async def test_unopenable_database_raises_storage_error(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match=DATABASE_FILE_NAME):
         async with SqliteRunStorage(tmp_path):
             pass
+
+
+async def test_cancelled_caller_leaves_a_whole_batch_or_none(storage: SqliteRunStorage) -> None:
+    batch = [make_event("r1", sequence) for sequence in range(1, 20_001)]
+    with anyio.move_on_after(0.001) as scope:
+        await storage.store_events(batch)
+    assert scope.cancelled_caught
+    # The write was already handed to the writer thread: it completes, all of it.
+    await storage.store_events([make_event("r2", 1)])  # queued behind it, so it is done now
+    assert await storage.last_sequence("r1") == 20_000
+    assert await storage.last_sequence("r2") == 1
