@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.definitions.asset import AssetsDefinition
 from runtime.definitions.graph import JobDefinition, StepInput, StepNode
+from runtime.definitions.introspect import short_repr
 from runtime.errors import DefinitionError
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ class AssetGraph:
         for item in assets:
             if not isinstance(item, AssetsDefinition):
                 raise DefinitionError(
-                    f"{where} got {item!r} in its assets; pass objects made with @asset."
+                    f"{where} got {short_repr(item)} in its assets; pass objects made with @asset."
                 )
             existing = self.by_key.get(item.key)
             if existing is item:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from runtime.definitions.asset import AssetsDefinition
-from runtime.definitions.introspect import check_name, check_tags
+from runtime.definitions.introspect import check_name, check_tags, short_repr
 from runtime.errors import DefinitionError
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def define_asset_job(
                 collected[check_name(item, kind=f"asset job {job_name!r} selection:")] = None
             else:
                 raise DefinitionError(
-                    f"asset job {job_name!r} has selection entry {item!r}; "
+                    f"asset job {job_name!r} has selection entry {short_repr(item)}; "
                     'pass assets, asset keys, or "*".'
                 )
         if not collected:

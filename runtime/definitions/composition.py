@@ -11,6 +11,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from runtime.definitions.graph import DEFAULT_OUTPUT, StepInput, StepNode
+from runtime.definitions.introspect import short_repr
 from runtime.errors import DefinitionError
 
 if TYPE_CHECKING:
@@ -62,12 +63,12 @@ class Composition:
             value = bound[param]
             if not isinstance(value, OutputHandle):
                 raise DefinitionError(
-                    f"{where} got {value!r} for its input {param!r}; inside a @job body, "
+                    f"{where} got {short_repr(value)} for its input {param!r}; inside a @job body, "
                     "inputs must be outputs of other ops (use config for constant values)."
                 )
             if value._composition is not self:
                 raise DefinitionError(
-                    f"{where} got {value!r} for its input {param!r}, "
+                    f"{where} got {short_repr(value)} for its input {param!r}, "
                     "an output recorded for another job."
                 )
             inputs[param] = StepInput(param, value.step_key, value.output_name)

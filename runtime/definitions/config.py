@@ -34,7 +34,9 @@ def resolve_run_config(
     unknown = [key for key in run_config if key != "ops"]
     if unknown:
         raise RunConfigError(f"{where} has the key {unknown[0]!r} at `$`; the only key is 'ops'.")
-    ops = run_config.get("ops") or {}
+    ops = run_config.get("ops")
+    if ops is None:
+        ops = {}
     if not isinstance(ops, Mapping):
         raise RunConfigError(f"{where}: `$.ops` must be a mapping, got {type(ops).__name__}.")
 

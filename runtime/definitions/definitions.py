@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from runtime.definitions.asset import AssetsDefinition
 from runtime.definitions.asset_job import AssetJob
 from runtime.definitions.graph import JobDefinition
+from runtime.definitions.introspect import short_repr
 from runtime.definitions.repository import DefinitionSet, RepositoryDefinition
 from runtime.definitions.schedule import ScheduleDefinition
 from runtime.definitions.sensor import SensorDefinition
@@ -46,12 +47,12 @@ class Definitions:
         for section, items, types, expected in sections:
             if isinstance(items, (str, bytes)) or (items is not None and _is_single(items)):
                 raise DefinitionError(
-                    f"Definitions({section}=...) got {items!r}; pass a list of {expected}."
+                    f"Definitions({section}=...) got {short_repr(items)}; pass a list of {expected}."
                 )
             for item in items or ():
                 if not isinstance(item, types):
                     raise DefinitionError(
-                        f"Definitions({section}=...) got {item!r}; pass {expected}."
+                        f"Definitions({section}=...) got {short_repr(item)}; pass {expected}."
                     )
                 collected.add(item)
         collected.add_targets()

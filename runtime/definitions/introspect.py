@@ -47,6 +47,20 @@ class FunctionParams:
     is_async: bool
 
 
+def short_repr(value: object, limit: int = 120) -> str:
+    """repr for error messages: jobs by name, anything else cut to `limit` characters."""
+    from runtime.definitions.graph import JobDefinition
+
+    if isinstance(value, JobDefinition):
+        return f"<job {value.name!r}>"
+    if isinstance(value, (list, tuple)):
+        text = ", ".join(short_repr(item, limit) for item in value)
+        text = f"[{text}]" if isinstance(value, list) else f"({text})"
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def check_name(name: object, *, kind: str) -> str:
     """Return `name` if it is a valid definition name, else raise DefinitionError."""
     if not isinstance(name, str) or not _NAME_RE.match(name):

@@ -15,7 +15,7 @@ from runtime.definitions.asset import AssetsDefinition
 from runtime.definitions.asset_graph import AssetGraph, closest
 from runtime.definitions.asset_job import AssetJob
 from runtime.definitions.graph import ASSET_JOB_NAME, JobDefinition
-from runtime.definitions.introspect import check_name
+from runtime.definitions.introspect import check_name, short_repr
 from runtime.definitions.schedule import ScheduleDefinition
 from runtime.definitions.sensor import SensorDefinition
 from runtime.errors import (
@@ -148,7 +148,7 @@ class RepositoryDefinition:
             self._check_built_name("job", key, built.name)
             return built
         raise DefinitionError(
-            f"{self.where}: the entry for job {key!r} built {built!r}, not a job "
+            f"{self.where}: the entry for job {key!r} built {short_repr(built)}, not a job "
             "(from @job or define_asset_job)."
         )
 
@@ -174,7 +174,7 @@ class RepositoryDefinition:
                 built = self._call_builder("schedule", name, entry)
                 if not isinstance(built, ScheduleDefinition):
                     raise DefinitionError(
-                        f"{self.where}: the entry for schedule {name!r} built {built!r}, "
+                        f"{self.where}: the entry for schedule {name!r} built {short_repr(built)}, "
                         "not a schedule."
                     )
                 schedule = self._checked_schedule(name, built)
@@ -204,7 +204,7 @@ class RepositoryDefinition:
                 built = self._call_builder("sensor", name, entry)
                 if not isinstance(built, SensorDefinition):
                     raise DefinitionError(
-                        f"{self.where}: the entry for sensor {name!r} built {built!r}, "
+                        f"{self.where}: the entry for sensor {name!r} built {short_repr(built)}, "
                         "not a sensor."
                     )
                 sensor = self._checked_sensor(name, built)
@@ -228,7 +228,7 @@ class RepositoryDefinition:
     def _call_builder(self, kind: str, key: str, builder: object) -> object:
         if not callable(builder):
             raise DefinitionError(
-                f"{self.where}: the entry for {kind} {key!r} is {builder!r}, "
+                f"{self.where}: the entry for {kind} {key!r} is {short_repr(builder)}, "
                 f"neither a {kind} nor a zero-argument function that builds one."
             )
         try:
@@ -291,7 +291,7 @@ class DefinitionSet:
             self._add_named("sensor", self.sensors, item.name, item)
         else:
             raise DefinitionError(
-                f"{self.where} got {item!r}; expected assets, jobs, schedules or sensors."
+                f"{self.where} got {short_repr(item)}; expected assets, jobs, schedules or sensors."
             )
 
     def add_targets(self) -> None:
@@ -348,7 +348,7 @@ def _from_dict(
         if not isinstance(entries, Mapping):
             raise DefinitionError(
                 f"{where}: {section!r} must map names to definitions or zero-argument "
-                f"functions, got {entries!r}."
+                f"functions, got {short_repr(entries)}."
             )
         for key in entries:
             check_name(key, kind=f"{where}: {section[:-1]}")
@@ -383,7 +383,7 @@ def _build_repository(
     if isinstance(content, (list, tuple)):
         return _from_list(repo_name, content, description)
     raise DefinitionError(
-        f"repository {repo_name!r} returned {content!r}; return a list of definitions or a "
+        f"repository {repo_name!r} returned {short_repr(content)}; return a list of definitions or a "
         'dict {"jobs": {...}, "schedules": {...}, "sensors": {...}}.'
     )
 

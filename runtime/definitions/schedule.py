@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from runtime.definitions.asset_job import AssetJob
 from runtime.definitions.graph import JobDefinition
-from runtime.definitions.introspect import check_name, check_tags, docstring
+from runtime.definitions.introspect import check_name, check_tags, docstring, short_repr
 from runtime.errors import DefinitionError
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def resolve_job_target(
         return job, job.name
     if job is not None:
         raise DefinitionError(
-            f"{kind} {name!r} targets {job!r}; pass a job (from @job or define_asset_job) "
+            f"{kind} {name!r} targets {short_repr(job)}; pass a job (from @job or define_asset_job) "
             "or job_name=."
         )
     if job_name is not None:

@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from runtime.definitions.introspect import short_repr
 from runtime.definitions.run_request import RunRequest, SkipReason
 from runtime.protocol.messages import ErrorInfo, RunRequestData, TickResult
 
@@ -114,7 +115,7 @@ class TickTarget:
         if self.allow_run_config_dict:
             allowed += " or a run config dict"
         return InvalidTickValue(
-            f"{self.kind} {self.name!r} produced {value!r}; it must return or yield {allowed}."
+            f"{self.kind} {self.name!r} produced {short_repr(value)}; it must return or yield {allowed}."
         )
 
 

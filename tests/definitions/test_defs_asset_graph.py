@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from runtime import Definitions, ScheduleDefinition, asset, define_asset_job, job, op, sensor
-from runtime.definitions.asset import AssetsDefinition
 from runtime.definitions.graph import ASSET_JOB_NAME, StepInput
 from runtime.errors import DefinitionError
+
+if TYPE_CHECKING:
+    from runtime.definitions.asset import AssetsDefinition
 
 
 @asset

@@ -76,6 +76,7 @@ def test_parameter_named_after_asset_is_a_data_dependency() -> None:
 
     assert order_count.op.input_names == ("raw_orders",)
     assert order_count.deps == ("raw_orders",)
+
     # A data dependency listed in deps= as well is still one dependency.
     @asset(deps=["raw_orders"])
     def twice(raw_orders: list[int]) -> int:
