@@ -274,7 +274,7 @@ class SqliteRunStorage:
         limit: int | None = None,
         cursor: str | None = None,
     ) -> list[RunRecord]:
-        """Runs matching `filter`, newest first; `cursor` is the last run id of the previous page.
+        """Runs matching `filter`, most recently added first; `cursor` is the last run id of the previous page.
 
         Raises RunNotFoundError when `cursor` names no run.
         """
