@@ -83,8 +83,8 @@ def import_error_hints(exc: BaseException, target: LoadTarget, search_root: Path
                 f"{file} is part of a package; loading it as a module "
                 f"(--module-name {dotted} --working-directory {root}) puts {root} on sys.path."
             )
-    elif target.kind != "python_file" and exc.name in (target.module_name, target.package_name):
-        name = exc.name
+    elif target.kind != "python_file" and target.name.startswith(exc.name):
+        name = target.name
         if name.endswith(".py") or "/" in name:
             hints.append(f"{name!r} looks like a file path: use --python-file {name} instead.")
         else:
