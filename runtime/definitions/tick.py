@@ -141,16 +141,39 @@ def evaluate_sync(
     target: TickTarget,
     cursor: Callable[[], str | None],
 ) -> TickResult:
-    """Call a tick function without an event loop; async functions get a fresh loop."""
+    """Call a tick function outside an event loop; async functions get a fresh loop.
+
+    Raises RuntimeError when called for an async function from a running loop
+    (use evaluate_async there).
+    """
     try:
         value = fn(context)
         if inspect.iscoroutine(value) or inspect.isasyncgen(value):
-            import asyncio
-
-            value = asyncio.run(_adrain_coro(value))
+            value = _run_in_fresh_loop(value, target)
         return target.result(drain(value), cursor())
+    except _LoopMisuse:
+        raise
     except Exception as exc:
         return TickResult(error=error_info(exc), cursor=cursor())
+
+
+class _LoopMisuse(RuntimeError):
+    pass
+
+
+def _run_in_fresh_loop(value: Any, target: TickTarget) -> object:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_adrain_coro(value))
+    if inspect.iscoroutine(value):
+        value.close()  # never awaited: close it so Python does not warn
+    raise _LoopMisuse(
+        f"{target.kind} {target.name!r} is async and evaluate() was called from a running "
+        "event loop; await aevaluate() instead."
+    )
 
 
 async def _adrain_coro(value: object) -> object:
