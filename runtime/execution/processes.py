@@ -78,8 +78,13 @@ def default_worker_count(max_concurrent: int) -> int:
 
 
 def stop_forkserver() -> None:
-    """Stop this process's forkserver, if one runs (tests; a code server's exit does it anyway)."""
-    # The forkserver lives for the life of its parent; multiprocessing's own
-    # tests stop it through this method, which it has no public name for.
-    server = multiprocessing.forkserver._forkserver
-    server._stop()  # type: ignore[attr-defined]
+    """Stop this process's forkserver and resource tracker, if they run.
+
+    For tests: both helpers otherwise live as long as their parent, which is
+    what a code server wants (they exit with it).
+    """
+    import multiprocessing.resource_tracker
+
+    # No public way to stop them; multiprocessing's own tests use these methods.
+    multiprocessing.forkserver._forkserver._stop()  # type: ignore[attr-defined]
+    multiprocessing.resource_tracker._resource_tracker._stop()  # type: ignore[attr-defined]

@@ -1,0 +1,152 @@
+"""IO managers: memory and pickled files, asset values, re-execution from a parent run."""
+
+from __future__ import annotations
+
+import pickle
+from typing import TYPE_CHECKING
+
+import pytest
+from graph_builders import make_job, make_op, run_job, step
+
+from runtime.execution.io_manager import FilesystemIOManager, InMemoryIOManager, OutputNotFoundError
+from runtime.protocol.messages import AssetMaterializationPayload
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from runtime.definitions.graph import JobDefinition
+
+pytestmark = pytest.mark.anyio
+
+
+async def numbers() -> list[int]:
+    return [1, 2, 3]
+
+
+def doubled(numbers: list[int]) -> list[int]:
+    return [n * 2 for n in numbers]
+
+
+async def summed(doubled: list[int]) -> int:
+    return sum(doubled)
+
+
+def asset_job() -> JobDefinition:
+    return make_job(
+        "assets",
+        step("numbers", make_op(numbers, asset_key="numbers")),
+        step("doubled", make_op(doubled, asset_key="doubled"), numbers="numbers"),
+        step("summed", make_op(summed, asset_key="summed"), doubled="doubled"),
+    )
+
+
+async def test_filesystem_layout_and_asset_values(tmp_path: Path) -> None:
+    io = FilesystemIOManager(tmp_path, "run-a")
+    outcome, events = await run_job(asset_job(), run_id="run-a", io_manager=io)
+    assert outcome.status == "SUCCESS"
+    stored = tmp_path / "run-a" / "doubled" / "result.pickle"
+    assert pickle.loads(stored.read_bytes()) == [2, 4, 6]
+    assert pickle.loads((tmp_path / "assets" / "summed.pickle").read_bytes()) == 12
+    assert io.load_asset("numbers") == [1, 2, 3]
+    materialized = [e.payload for e in events if e.event_type == "ASSET_MATERIALIZATION"]
+    assert materialized == [
+        AssetMaterializationPayload(asset_key=k) for k in ("numbers", "doubled", "summed")
+    ]
+    assert not temporary_files(tmp_path)
+
+
+def temporary_files(directory: Path) -> list[Path]:
+    return list(directory.rglob("*.tmp"))
+
+
+async def test_unselected_upstream_asset_is_loaded_from_its_latest_value(tmp_path: Path) -> None:
+    first = FilesystemIOManager(tmp_path, "run-1")
+    await run_job(asset_job(), run_id="run-1", io_manager=first)
+    only_summed = make_job(
+        "partial",
+        step("summed", make_op(summed, asset_key="summed"), external={"doubled": "doubled"}),
+    )
+    second = FilesystemIOManager(tmp_path, "run-2")
+    outcome, _ = await run_job(only_summed, run_id="run-2", io_manager=second)
+    assert outcome.status == "SUCCESS"
+    assert second.load("summed", "result") == 12
+
+
+async def test_missing_asset_value_fails_the_step_naming_the_asset() -> None:
+    job = make_job(
+        "partial",
+        step("summed", make_op(summed, asset_key="summed"), external={"doubled": "doubled"}),
+    )
+    outcome, _ = await run_job(job)
+    error = outcome.steps["summed"].error
+    assert error is not None and "Asset 'doubled'" in error.message
+
+
+async def test_re_execution_from_failure_reuses_the_parent_outputs(tmp_path: Path) -> None:
+    calls: list[str] = []
+    broken = True
+
+    def source() -> int:
+        calls.append("source")
+        return 10
+
+    def fragile(x: int) -> int:
+        calls.append("fragile")
+        if broken:
+            raise RuntimeError("flaky upstream")
+        return x + 1
+
+    async def final(y: int) -> int:
+        calls.append("final")
+        return y * 2
+
+    job = make_job(
+        "rerun",
+        step("source", source),
+        step("fragile", fragile, x="source"),
+        step("final", final, y="fragile"),
+    )
+    parent_io = FilesystemIOManager(tmp_path, "parent")
+    parent, _ = await run_job(job, run_id="parent", io_manager=parent_io)
+    assert parent.status == "FAILURE"
+    assert calls == ["source", "fragile"]
+
+    broken = False
+    calls.clear()
+    reused = [k for k, r in parent.steps.items() if r.status == "SUCCESS"]
+    child_io = FilesystemIOManager(tmp_path, "child", parent_run_id="parent")
+    child, events = await run_job(job, run_id="child", io_manager=child_io, reused_steps=reused)
+    assert child.status == "SUCCESS"
+    assert calls == ["fragile", "final"]
+    assert list(child.steps) == ["fragile", "final"]
+    assert child_io.load("final", "result") == 22
+    assert all(e.step_key != "source" for e in events)
+    # The reused output now lives in the child's directory too, for a grandchild run.
+    assert (tmp_path / "child" / "source" / "result.pickle").exists()
+    grandchild_io = FilesystemIOManager(tmp_path, "grandchild", parent_run_id="child")
+    assert grandchild_io.load("source", "result") == 10
+
+
+def test_missing_outputs_raise_output_not_found(tmp_path: Path) -> None:
+    io = FilesystemIOManager(tmp_path, "r", parent_run_id="p")
+    with pytest.raises(
+        OutputNotFoundError, match="No stored output 'result' of step 'x'.*parent run 'p'"
+    ):
+        io.load("x", "result")
+    with pytest.raises(OutputNotFoundError, match="Asset 'a/b' was never materialized"):
+        io.load_asset("a/b")
+    memory = InMemoryIOManager(assets={"seeded": 1})
+    assert memory.load_asset("seeded") == 1
+    with pytest.raises(OutputNotFoundError):
+        memory.load("x", "result")
+    with pytest.raises(LookupError):
+        memory.load_asset("nope")
+
+
+def test_odd_keys_stay_inside_the_base_directory(tmp_path: Path) -> None:
+    io = FilesystemIOManager(tmp_path / "base", "r")
+    io.store("..", "../result", 1, asset_key="../../escape")
+    for path in (tmp_path).rglob("*.pickle"):
+        assert (tmp_path / "base") in path.parents
+    assert io.load("..", "../result") == 1
+    assert io.load_asset("../../escape") == 1

@@ -1,0 +1,145 @@
+"""The multiprocess executor: sync steps in forkserver workers, values by pickle, cancellation kills."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+from execution_mp_ops import chatty, decorated, fails, in_worker, seed, sleeps_forever, unpack
+from graph_builders import check_events, make_job, make_op, run_job, step
+
+from runtime.execution.events import ListSink
+from runtime.execution.executor import CancelToken, execute_plan
+from runtime.execution.io_manager import InMemoryIOManager
+from runtime.execution.plan import ExecutionPlan
+from runtime.execution.processes import stop_forkserver
+from runtime.protocol.messages import EnginePayload, LogPayload, StepFailurePayload
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from runtime.execution.executor import RunOutcome
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def forkserver() -> Iterator[None]:
+    yield
+    stop_forkserver()
+
+
+async def test_sync_steps_run_in_worker_processes_and_values_move_between_them() -> None:
+    job = make_job(
+        "mp",
+        step("seed", seed),
+        step("in_worker", in_worker, x="seed"),
+        step("unpack", unpack, pair="in_worker"),
+        step("decorated", decorated.op, x="unpack"),
+    )
+    io = InMemoryIOManager()
+    outcome, _ = await run_job(job, io_manager=io, executor="multiprocess")
+    assert outcome.status == "SUCCESS"
+    worker_pid, value = io.load("in_worker", "result")
+    assert worker_pid != os.getpid() and value == 21
+    assert io.load("decorated", "result") == 4200
+
+
+async def test_failure_in_a_worker_is_reported_with_its_traceback() -> None:
+    job = make_job("mp", step("seed", seed), step("fails", fails, x="seed"))
+    outcome, events = await run_job(job, executor="multiprocess")
+    assert outcome.status == "FAILURE"
+    failure = next(e.payload for e in events if e.event_type == "STEP_FAILURE")
+    assert isinstance(failure, StepFailurePayload)
+    assert failure.error.type == "ValueError"
+    assert failure.error.message == "cannot handle 20"
+    assert "in fails" in failure.error.traceback
+
+
+async def test_logs_prints_metadata_and_retries_come_back_from_the_worker() -> None:
+    job = make_job("mp", step("chatty", chatty))
+    io = InMemoryIOManager()
+    outcome, events = await run_job(job, io_manager=io, executor="multiprocess")
+    assert outcome.status == "SUCCESS"
+    assert io.load("chatty", "result") == 1
+    messages = [
+        (e.payload.source, e.payload.message)
+        for e in events
+        if e.event_type == "LOG" and isinstance(e.payload, LogPayload)
+    ]
+    assert messages == [
+        ("stdout", "printed in the worker"),
+        ("logger", "logged in the worker"),
+        ("logger", "context log in the worker, attempt 0"),
+        ("stdout", "printed in the worker"),
+        ("logger", "logged in the worker"),
+        ("logger", "context log in the worker, attempt 1"),
+    ]
+    assert [e.event_type for e in events if e.step_key == "chatty"][-3:] == [
+        "STEP_OUTPUT",
+        "ENGINE_EVENT",
+        "STEP_SUCCESS",
+    ]
+    metadata = next(e.payload for e in events if e.event_type == "ENGINE_EVENT")
+    assert isinstance(metadata, EnginePayload)
+    assert metadata.metadata["pid"] != os.getpid()
+
+
+async def test_cancel_terminates_worker_processes(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    job = make_job(
+        "mp",
+        step("sleeps", sleeps_forever),
+        step("after", make_op(unpack, name="after"), pair="sleeps"),
+    )
+    plan = ExecutionPlan.build(job)
+    sink = ListSink()
+    token = CancelToken()
+    outcomes: list[RunOutcome] = []
+
+    async def run() -> None:
+        outcomes.append(
+            await execute_plan(
+                plan,
+                run_id="r",
+                sink=sink,
+                cancel=token,
+                executor="multiprocess",
+                resources={"pid_file": str(pid_file)},
+            )
+        )
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run)
+            # The pid is only known inside the worker, which writes it to a file.
+            while not pid_file.exists() or not pid_file.read_text():  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+            worker_pid = int(pid_file.read_text())
+            canceled_at = time.monotonic()
+            token.cancel()
+    assert time.monotonic() - canceled_at < 5
+    check_events(plan, sink.events)
+    assert outcomes[0].status == "CANCELED"
+    assert outcomes[0].steps["sleeps"].status == "FAILURE"
+    assert outcomes[0].steps["after"].status == "SKIPPED"
+    engine = next(e.payload for e in sink.events if e.event_type == "ENGINE_EVENT")
+    assert isinstance(engine, EnginePayload)
+    assert "Terminated the worker processes" in engine.message
+    assert worker_pid in engine.metadata["pids"]
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker_pid, 0)
+
+
+async def test_a_step_function_defined_in_a_local_scope_cannot_go_to_a_worker() -> None:
+    def local(x: int) -> int:
+        return x
+
+    job = make_job("mp", step("seed", seed), step("local", local, x="seed"))
+    outcome, _ = await run_job(job, executor="multiprocess")
+    error = outcome.steps["local"].error
+    assert error is not None and "not importable from its module's top level" in error.message
