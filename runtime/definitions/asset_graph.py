@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,8 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 def closest(name: str, candidates: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest candidate, or '' when none is close."""
+    import difflib  # only on the error path
+
     match = difflib.get_close_matches(name, list(candidates), n=1)
     return f" (did you mean {match[0]!r}?)" if match else ""
 
