@@ -23,7 +23,7 @@ RESULTS_DIR = Path(__file__).parent / "results"
 class Row:
     """One measured quantity: ours beside the floor and Dagster, against a target.
 
-    Lower is better for every metric. A missing figure (None) is shown with
+    Lower is better unless `higher_is_better`. A missing figure (None) is shown with
     `note` explaining why (not available yet, no --peer-python, failed).
     """
 
@@ -36,11 +36,15 @@ class Row:
     peer: Figure | None = None
     target: float | None = None
     note: str = ""
+    # Throughputs: the target is a minimum and the ratios read the other way.
+    higher_is_better: bool = False
 
     @property
     def target_met(self) -> bool | None:
         if self.target is None or self.ours is None:
             return None
+        if self.higher_is_better:
+            return self.ours.median >= self.target
         return self.ours.median <= self.target
 
     def to_json(self) -> dict[str, Any]:
@@ -54,6 +58,7 @@ class Row:
             "dagster": self.peer.to_json() if self.peer else None,
             "target": self.target,
             "target_met": self.target_met,
+            "higher_is_better": self.higher_is_better,
             "note": self.note,
         }
 
@@ -91,7 +96,7 @@ HEADERS = (
     "floor",
     "ours/floor",
     "dagster",
-    "dagster/ours",
+    "vs dagster (x better)",
     "target",
     "note",
 )
@@ -105,7 +110,8 @@ def table(rows: Sequence[Row]) -> str:
             target = "-"
         else:
             verdict = {True: "met", False: "MISSED", None: "?"}[row.target_met]
-            target = f"<{_num(row.target)} {verdict}"
+            bound = ">" if row.higher_is_better else "<"
+            target = f"{bound}{_num(row.target)} {verdict}"
         cells.append(
             (
                 row.scenario,
@@ -116,7 +122,7 @@ def table(rows: Sequence[Row]) -> str:
                 _figure(row.floor),
                 _ratio(row.ours, row.floor),
                 _figure(row.peer),
-                _ratio(row.peer, row.ours),
+                _ratio(row.ours, row.peer) if row.higher_is_better else _ratio(row.peer, row.ours),
                 target,
                 row.note,
             )
