@@ -27,7 +27,7 @@ from runtime.protocol.client import CodeLocationClient
 from runtime.server.ready import parse_ready_line
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator, Callable, Mapping
     from pathlib import Path
 
 READY_TIMEOUT = 30.0
@@ -64,6 +64,17 @@ class ServerProcess:
         """Wait up to `limit` seconds for the process to exit; returns its status (raises TimeoutError)."""
         with anyio.fail_after(limit):
             return await self.process.wait()
+
+
+async def wait_until(
+    condition: Callable[[], bool], *, limit: float, interval: float = 0.05
+) -> None:
+    """Poll condition (for state outside this process: files, /proc) until true; TimeoutError after limit."""
+    with anyio.fail_after(limit):
+        while True:
+            if condition():
+                return
+            await anyio.sleep(interval)
 
 
 def code_server_command(*args: str) -> list[str]:
