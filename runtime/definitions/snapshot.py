@@ -1,13 +1,16 @@
 """build_snapshot: what a repository defines, as the payload the host receives.
 
-A location may hold 10,000 assets, so per-op parts (retry policy, config
-schema) are converted once per op and shared between the jobs that use it.
+A location may hold 10,000 assets, so the per-op part of a step (retry
+policy, config schema, tags...) is converted once per op and copied for each
+step that runs it.
 """
 
 from __future__ import annotations
 
 import gc
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import msgspec
 
 from runtime.definitions.config import config_json_schema
 from runtime.protocol.messages import (
@@ -50,8 +53,8 @@ def _build(
 ) -> Snapshot:
     jobs = repo.get_all_jobs()
     job_names_by_asset: dict[str, list[str]] = {}
-    op_parts: dict[int, dict[str, Any]] = {}
-    job_snapshots = [_job(job, op_parts, job_names_by_asset) for job in jobs]
+    op_templates: dict[int, StepSnapshot] = {}
+    job_snapshots = [_job(job, op_templates, job_names_by_asset) for job in jobs]
     assets = [
         AssetSnapshot(
             key=asset.key,
@@ -98,20 +101,24 @@ def _build(
 
 def _job(
     job: JobDefinition,
-    op_parts: dict[int, dict[str, Any]],
+    op_templates: dict[int, StepSnapshot],
     job_names_by_asset: dict[str, list[str]],
 ) -> JobSnapshot:
     steps: list[StepSnapshot] = []
+    replace = msgspec.structs.replace
     for node in job.steps.values():
         op = node.op
-        parts = op_parts.get(id(op))
-        if parts is None:
-            parts = op_parts[id(op)] = _op_parts(op)
+        template = op_templates.get(id(op))
+        if template is None:
+            template = op_templates[id(op)] = _op_template(op)
         if op.asset_key is not None:
             job_names_by_asset.setdefault(op.asset_key, []).append(job.name)
-        steps.append(
-            StepSnapshot(key=node.key, inputs=_inputs(node), after=list(node.after), **parts)
-        )
+        if node.inputs or node.external_inputs or node.after:
+            steps.append(
+                replace(template, key=node.key, inputs=_inputs(node), after=list(node.after))
+            )
+        else:
+            steps.append(replace(template, key=node.key))
     return JobSnapshot(
         name=job.name,
         description=job.description,
@@ -136,16 +143,19 @@ def _inputs(node: StepNode) -> list[StepInputSnapshot]:
     return inputs
 
 
-def _op_parts(op: OpDefinition) -> dict[str, Any]:
+def _op_template(op: OpDefinition) -> StepSnapshot:
+    # Everything about a step that depends on its op only; each step copies it
+    # and sets its key and edges.
     policy = op.retry_policy
-    return {
-        "kind": "asset" if op.asset_key is not None else "op",
-        "is_async": op.is_async,
-        "pool": op.pool,
-        "description": op.description,
-        "tags": dict(op.tags),
-        "config_schema": config_json_schema(op.config_type) if op.config_type else None,
-        "retry_policy": (
+    return StepSnapshot(
+        key=op.name,
+        kind="asset" if op.asset_key is not None else "op",
+        is_async=op.is_async,
+        pool=op.pool,
+        description=op.description,
+        tags=dict(op.tags),
+        config_schema=config_json_schema(op.config_type) if op.config_type else None,
+        retry_policy=(
             RetryPolicySnapshot(
                 max_retries=policy.max_retries,
                 delay=policy.delay,
@@ -155,4 +165,4 @@ def _op_parts(op: OpDefinition) -> dict[str, Any]:
             if policy is not None
             else None
         ),
-    }
+    )
