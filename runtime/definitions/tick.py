@@ -8,13 +8,13 @@ TickResult.error: a failing tick is data for the daemon, not a crash.
 from __future__ import annotations
 
 import inspect
-import traceback
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from runtime.definitions.introspect import short_repr
 from runtime.definitions.run_request import RunRequest, SkipReason
-from runtime.protocol.messages import ErrorInfo, RunRequestData, TickResult
+from runtime.protocol.error_info import error_info
+from runtime.protocol.messages import RunRequestData, TickResult
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -22,17 +22,6 @@ if TYPE_CHECKING:
 
 class InvalidTickValue(Exception):
     """A schedule or sensor function returned something that is not a tick result."""
-
-
-def error_info(exc: BaseException) -> ErrorInfo:
-    """Capture an exception (and its cause) as data: type, message, traceback."""
-    cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
-    return ErrorInfo(
-        type=type(exc).__qualname__,
-        message=str(exc),
-        traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-        cause=error_info(cause) if cause is not None else None,
-    )
 
 
 class TickTarget:
