@@ -44,20 +44,23 @@ class EventSink(Protocol):
 
 
 class EventEmitter:
-    """Stamps events of one run (run id, gapless sequence from 1, time) and puts them in a sink."""
+    """Stamps events of one run (run id, gapless sequence from first_sequence, time) and puts them in a sink."""
 
     __slots__ = ("_lock", "_sequence", "_sink", "run_id")
 
-    def __init__(self, run_id: str, sink: EventSink) -> None:
+    def __init__(self, run_id: str, sink: EventSink, *, first_sequence: int = 1) -> None:
+        if first_sequence < 1:
+            raise ValueError(f"first_sequence must be >= 1, got {first_sequence} for run {run_id!r}.")
         self.run_id = run_id
         self._sink = sink
-        self._sequence = 0
+        # The host may have stored the run's first events itself (RUN_STARTING).
+        self._sequence = first_sequence - 1
         # Sequence numbers and delivery order must agree across threads.
         self._lock = threading.Lock()
 
     @property
     def last_sequence(self) -> int:
-        """The sequence number of the last event emitted, 0 before the first."""
+        """The sequence number of the last event emitted (first_sequence - 1 before the first)."""
         return self._sequence
 
     def emit(

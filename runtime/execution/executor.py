@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     import msgspec
-    from anyio.abc import TaskGroup
+    from anyio.abc import TaskGroup, TaskStatus
 
     from runtime.execution.events import EventSink
     from runtime.execution.io_manager import IOManager
@@ -126,6 +126,7 @@ async def execute_plan(
     pool_limits: Mapping[str, int] | None = None,
     executor: ExecutorKind = "in_process",
     cancel: CancelToken | None = None,
+    first_sequence: int = 1,
 ) -> RunOutcome:
     """Run every step of `plan`, emitting RUN_START ... RUN_SUCCESS|RUN_FAILURE|RUN_CANCELED to `sink`.
 
@@ -133,7 +134,12 @@ async def execute_plan(
     `max_concurrent` steps running at once (0: no limit) and at most
     `pool_limits[pool]` steps of a pool. A step's failure is data (a
     STEP_FAILURE event, its downstream STEP_SKIPPED); only bad arguments
-    raise (ValueError).
+    raise (ValueError). Sequence numbers start at `first_sequence`.
+
+    Cancelling through `cancel` stops async steps, kills process steps and
+    waits for thread steps (they see `context.is_cancelled`); the run ends
+    RUN_CANCELED. Cancelling the caller instead abandons thread steps, emits
+    RUN_CANCELED and propagates the cancellation.
     """
     if executor not in ("in_process", "multiprocess"):
         raise ValueError(
@@ -150,7 +156,7 @@ async def execute_plan(
             )
     run = _Run(
         plan,
-        emitter=EventEmitter(run_id, sink),
+        emitter=EventEmitter(run_id, sink, first_sequence=first_sequence),
         step_configs=step_configs or {},
         resources=resources or {},
         io_manager=io_manager if io_manager is not None else InMemoryIOManager(),
@@ -207,8 +213,13 @@ class _Run:
             max_concurrent if max_concurrent > 0 else DEFAULT_THREAD_LIMIT
         )
         self.process_pool: StepProcessPool | None = None
-        self.steps_scope: anyio.CancelScope | None = None
-        self.task_group: TaskGroup | None = None
+        # Thread steps live in their own task group: cancelling the run cancels
+        # async and process steps, while threads (which cannot be interrupted)
+        # are waited for. Only a cancellation from outside abandons them.
+        self.thread_group: TaskGroup | None = None
+        self.async_group: TaskGroup | None = None
+        self.retry_waits = 0
+        self.all_done = anyio.Event()
 
     # --- the run ----------------------------------------------------------
 
@@ -254,13 +265,26 @@ class _Run:
             return
         if self.use_processes and any(not s.node.op.is_async for s in self.plan.steps.values()):
             self._open_process_pool()
-        async with anyio.create_task_group() as steps:
-            self.task_group = steps
-            self.steps_scope = steps.cancel_scope
+        async with anyio.create_task_group() as threads:
+            self.thread_group = threads
+            await threads.start(self._host_async_steps)
             for key, count in self.unfinished_upstream.items():
                 if count == 0:
                     self._enqueue(key)
             self._dispatch()
+            self._check_done()
+            await self.all_done.wait()
+
+    async def _host_async_steps(self, *, task_status: TaskStatus[None]) -> None:
+        async with anyio.create_task_group() as group:
+            self.async_group = group
+            task_status.started()
+            await self.all_done.wait()
+
+    def _check_done(self) -> None:
+        # Nothing runs, nothing waits for a retry, and the last dispatch started nothing.
+        if self.running == 0 and self.retry_waits == 0:
+            self.all_done.set()
 
     def _open_process_pool(self) -> None:
         from runtime.execution.processes import StepProcessPool, default_worker_count
@@ -273,7 +297,8 @@ class _Run:
 
     async def _watch_cancel(self) -> None:
         await self.cancel.wait()
-        self._begin_canceling()
+        if not self.all_done.is_set():
+            self._begin_canceling()
 
     def _begin_canceling(self) -> None:
         if self.canceling:
@@ -304,8 +329,8 @@ class _Run:
                     metadata={"steps": threads},
                 ),
             )
-        if self.steps_scope is not None:
-            self.steps_scope.cancel()
+        if self.async_group is not None:
+            self.async_group.cancel_scope.cancel()
 
     def _finish_run(self) -> RunOutcome:
         if self.canceling:
@@ -352,22 +377,21 @@ class _Run:
 
     def _dispatch(self) -> None:
         """Start ready steps while slots are free."""
-        if self.canceling or self.task_group is None:
+        if self.canceling or self.async_group is None or self.thread_group is None:
             return
-        start = self.task_group.start_soon
+        on_loop = self.async_group.start_soon
+        in_thread = on_loop if self.process_pool is not None else self.thread_group.start_soon
+        steps = self.plan.steps
         for pool, queue in self.ready.items():
-            if pool is None:
-                while queue and self.running < self.max_concurrent:
-                    self.running += 1
-                    start(self._run_step, queue.popleft())
-            else:
-                limit = self.pool_limits[pool]
-                while (
-                    queue and self.running < self.max_concurrent and self.pool_running[pool] < limit
-                ):
-                    self.running += 1
+            limit = self.pool_limits[pool] if pool is not None else 0
+            while queue and self.running < self.max_concurrent:
+                if pool is not None:
+                    if self.pool_running[pool] >= limit:
+                        break
                     self.pool_running[pool] += 1
-                    start(self._run_step, queue.popleft())
+                self.running += 1
+                key = queue.popleft()
+                (on_loop if steps[key].node.op.is_async else in_thread)(self._run_step, key)
 
     def _release(self, step: PlannedStep) -> None:
         self.running -= 1
@@ -407,6 +431,7 @@ class _Run:
         if self.canceling:
             # Started by the last dispatch before cancellation; never ran.
             self._release(step)
+            self._check_done()
             return
         op = step.node.op
         attempt = self.attempts.get(key, 0)
@@ -431,7 +456,13 @@ class _Run:
             else:
                 self.in_flight[key] = "thread"
                 value = await anyio.to_thread.run_sync(
-                    self._call_sync, step, context, limiter=self.thread_limiter
+                    self._call_sync,
+                    step,
+                    context,
+                    limiter=self.thread_limiter,
+                    # Reached only when the run is cancelled from outside
+                    # (server shutdown): the thread is left to finish alone.
+                    abandon_on_cancel=True,
                 )
         except anyio.get_cancelled_exc_class():
             step_capture.flush()
@@ -456,6 +487,7 @@ class _Run:
             self.in_flight.pop(key, None)
             self._release(step)
             self._dispatch()
+            self._check_done()
 
     def _context(
         self, step: PlannedStep, step_capture: capture.StepCapture, attempt: int
@@ -606,18 +638,22 @@ class _Run:
             step.key,
             StepRetryPayload(error=info, retry_number=attempt + 1, delay_seconds=delay),
         )
-        assert self.task_group is not None
-        self.task_group.start_soon(self._retry_after, step, delay)
+        assert self.async_group is not None
+        self.retry_waits += 1
+        self.async_group.start_soon(self._retry_after, step, delay)
 
     async def _retry_after(self, step: PlannedStep, delay: float) -> None:
         try:
             await anyio.sleep(delay)
+            # Ahead of steps that never ran: it has been waiting already.
+            self._enqueue(step.key, first=True)
+            self._dispatch()
         except anyio.get_cancelled_exc_class():
             self._fail(step, _canceled_error(step.key, self.run_id), self.attempts[step.key])
             raise
-        # Ahead of steps that never ran: it has been waiting already.
-        self._enqueue(step.key, first=True)
-        self._dispatch()
+        finally:
+            self.retry_waits -= 1
+            self._check_done()
 
     def _fail(
         self,

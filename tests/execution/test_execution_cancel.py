@@ -234,3 +234,38 @@ async def test_steps_that_become_ready_after_cancel_do_not_start() -> None:
     assert started_after == []
     assert outcomes[0].steps["blocker"].status == "SUCCESS"
     assert outcomes[0].steps["later"].status == "SKIPPED"
+
+
+async def test_cancelling_the_caller_abandons_threads_and_still_ends_the_run() -> None:
+    release = threading.Event()
+    thread_started = threading.Event()
+
+    def stuck() -> None:
+        thread_started.set()
+        release.wait(10)
+
+    job = make_job(
+        "j", step("stuck", stuck), step("never", never), step("after", never, after=("stuck",))
+    )
+    plan = ExecutionPlan.build(job)
+    sink = ListSink()
+    try:
+        with anyio.fail_after(5):
+            with anyio.CancelScope() as scope:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(
+                        lambda: execute_plan(plan, run_id="r", sink=sink, first_sequence=2)
+                    )
+                    await anyio.to_thread.run_sync(thread_started.wait)
+                    scope.cancel()
+    finally:
+        release.set()
+    assert scope.cancelled_caught
+    assert sink.events[0].sequence == 2
+    assert sink.events[-1].event_type == "RUN_CANCELED"
+    ends = {
+        e.step_key: e.event_type
+        for e in sink.events
+        if e.event_type.startswith("STEP_") and e.event_type != "STEP_START"
+    }
+    assert ends == {"stuck": "STEP_FAILURE", "never": "STEP_FAILURE", "after": "STEP_SKIPPED"}
