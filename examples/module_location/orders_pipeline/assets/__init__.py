@@ -1,0 +1,1 @@
+"""Assets of the orders pipeline, one module per stage."""
