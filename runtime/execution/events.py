@@ -50,7 +50,9 @@ class EventEmitter:
 
     def __init__(self, run_id: str, sink: EventSink, *, first_sequence: int = 1) -> None:
         if first_sequence < 1:
-            raise ValueError(f"first_sequence must be >= 1, got {first_sequence} for run {run_id!r}.")
+            raise ValueError(
+                f"first_sequence must be >= 1, got {first_sequence} for run {run_id!r}."
+            )
         self.run_id = run_id
         self._sink = sink
         # The host may have stored the run's first events itself (RUN_STARTING).

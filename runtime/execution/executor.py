@@ -192,7 +192,7 @@ class _Run:
         self.resources = resources
         self.io = io_manager
         # Blocking IO managers (files) are called from worker threads.
-        self.io_blocks = bool(getattr(io_manager, "blocking", True))
+        self.io_blocks = io_manager.blocking
         self.max_concurrent = max_concurrent or math.inf
         self.pool_limits = pool_limits
         self.use_processes = use_processes
@@ -239,6 +239,7 @@ class _Run:
                 if self.process_pool is not None:
                     self.process_pool.terminate()
                     await self.process_pool.aclose()
+                await self._flush_outputs()
             if isinstance(exc, anyio.get_cancelled_exc_class()):
                 self._skip_unfinished("the run's executor was cancelled")
                 self.emit("RUN_CANCELED")
@@ -257,7 +258,17 @@ class _Run:
             raise
         if self.process_pool is not None:
             await self.process_pool.aclose()
+        await self._flush_outputs()
         return self._finish_run()
+
+    async def _flush_outputs(self) -> None:
+        """Outputs must be durable before the run's final event."""
+        try:
+            failures = await anyio.to_thread.run_sync(self.io.flush)
+        except Exception as exc:
+            failures = [f"The IO manager failed to flush: {type(exc).__name__}: {exc}"]
+        for failure in failures:
+            self.emit("ENGINE_EVENT", None, EnginePayload(message=failure))
 
     async def _run_steps(self) -> None:
         if self.cancel.cancelled:
@@ -527,7 +538,7 @@ class _Run:
         return kwargs
 
     async def _call_async(self, step: PlannedStep, context: StepContext | None) -> Any:
-        if self.io_blocks:
+        if self.io_blocks or step.stored_inputs:
             kwargs = await anyio.to_thread.run_sync(self._arguments, step, context)
             value = await step.node.op.fn(**kwargs)
             await anyio.to_thread.run_sync(self._store, step, value)

@@ -25,7 +25,13 @@ class OutputNotFoundError(ExecutionError, LookupError):
 
 
 class IOManager(Protocol):
-    """Stores and loads step outputs for one run. Methods may be called from worker threads."""
+    """Stores and loads step outputs for one run. Methods may be called from worker threads.
+
+    `blocking` says whether store and load may block (file or network I/O):
+    the executor then calls them from a worker thread instead of the event loop.
+    """
+
+    blocking: bool
 
     def store(
         self, step_key: str, output_name: str, value: Any, *, asset_key: str | None = None
@@ -39,6 +45,13 @@ class IOManager(Protocol):
 
     def load_asset(self, asset_key: str) -> Any:
         """Return the latest stored value of an asset; raises OutputNotFoundError if there is none."""
+        ...
+
+    def flush(self) -> list[str]:
+        """Make every stored output durable before the run ends; return what failed, as sentences.
+
+        Called once from a worker thread after the last step.
+        """
         ...
 
 
@@ -78,6 +91,9 @@ class InMemoryIOManager:
             raise OutputNotFoundError(
                 f"Asset {asset_key!r} has no value in memory: materialize it in this run or seed it."
             ) from None
+
+    def flush(self) -> list[str]:
+        return []
 
 
 class FilesystemIOManager:
@@ -119,10 +135,20 @@ class FilesystemIOManager:
     def store(
         self, step_key: str, output_name: str, value: Any, *, asset_key: str | None = None
     ) -> None:
+        self.store_pickled(step_key, output_name, _pickle(value), asset_key=asset_key)
+
+    def store_pickled(
+        self, step_key: str, output_name: str, data: bytes, *, asset_key: str | None = None
+    ) -> None:
+        """Store an output already pickled."""
         path = self.output_path(step_key, output_name)
-        self._write(path, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        self._write(path, data)
         if asset_key is not None:
             self._publish(path, self.asset_path(asset_key))
+
+    def flush(self) -> list[str]:
+        # Every store was written before it returned.
+        return []
 
     def load(self, step_key: str, output_name: str) -> Any:
         path = self.output_path(step_key, output_name)
@@ -180,6 +206,66 @@ class FilesystemIOManager:
             self._write(target, source.read_bytes())
             return
         os.replace(tmp, target)
+
+
+class WriteBehindIOManager:
+    """Outputs in memory for this run's steps, and pickled to a FilesystemIOManager in the background.
+
+    Downstream steps read the value from memory at once; the files exist for
+    a later re-execution of the run. Values are pickled when stored (so a step
+    that mutates its input later cannot change what was persisted) and
+    written by one background thread; `flush()` waits for the writes. An
+    output missing from memory (a reused step's) is read from the files.
+    """
+
+    # Memory on the hot path; only stored inputs read files (the executor
+    # loads those from a worker thread).
+    blocking = False
+
+    def __init__(self, filesystem: FilesystemIOManager) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.filesystem = filesystem
+        self.memory = InMemoryIOManager()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runtime-io-writer")
+        self._failures: list[str] = []
+
+    def store(
+        self, step_key: str, output_name: str, value: Any, *, asset_key: str | None = None
+    ) -> None:
+        self.memory.store(step_key, output_name, value, asset_key=asset_key)
+        data = _pickle(value)
+        self._writer.submit(self._write, step_key, output_name, data, asset_key)
+
+    def _write(self, step_key: str, output_name: str, data: bytes, asset_key: str | None) -> None:
+        try:
+            self.filesystem.store_pickled(step_key, output_name, data, asset_key=asset_key)
+        except Exception as exc:
+            self._failures.append(
+                f"Output {output_name!r} of step {step_key!r} could not be written under "
+                f"{self.filesystem.base_dir}: {type(exc).__name__}: {exc}"
+            )
+
+    def load(self, step_key: str, output_name: str) -> Any:
+        try:
+            return self.memory.load(step_key, output_name)
+        except OutputNotFoundError:
+            return self.filesystem.load(step_key, output_name)
+
+    def load_asset(self, asset_key: str) -> Any:
+        try:
+            return self.memory.load_asset(asset_key)
+        except OutputNotFoundError:
+            return self.filesystem.load_asset(asset_key)
+
+    def flush(self) -> list[str]:
+        """Wait for every pending write; return the ones that failed. The writer stops."""
+        self._writer.shutdown(wait=True)
+        return list(self._failures)
+
+
+def _pickle(value: Any) -> bytes:
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _safe(name: str) -> str:

@@ -8,8 +8,13 @@ from typing import TYPE_CHECKING
 import pytest
 from graph_builders import make_job, make_op, run_job, step
 
-from runtime.execution.io_manager import FilesystemIOManager, InMemoryIOManager, OutputNotFoundError
-from runtime.protocol.messages import AssetMaterializationPayload
+from runtime.execution.io_manager import (
+    FilesystemIOManager,
+    InMemoryIOManager,
+    OutputNotFoundError,
+    WriteBehindIOManager,
+)
+from runtime.protocol.messages import AssetMaterializationPayload, EnginePayload
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -150,3 +155,50 @@ def test_odd_keys_stay_inside_the_base_directory(tmp_path: Path) -> None:
         assert (tmp_path / "base") in path.parents
     assert io.load("..", "../result") == 1
     assert io.load_asset("../../escape") == 1
+
+
+async def test_write_behind_passes_values_in_memory_and_persists_them_before_the_end(
+    tmp_path: Path,
+) -> None:
+    received: list[list[int]] = []
+
+    def mutate(numbers: list[int]) -> int:
+        received.append(numbers)
+        # In memory the downstream gets the very object; the file keeps what was stored.
+        numbers.append(99)
+        return len(numbers)
+
+    job = make_job(
+        "wb",
+        step("numbers", make_op(numbers, asset_key="numbers")),
+        step("mutate", mutate, numbers="numbers"),
+    )
+    io = WriteBehindIOManager(FilesystemIOManager(tmp_path, "run-wb"))
+    outcome, events = await run_job(job, run_id="run-wb", io_manager=io)
+    assert outcome.status == "SUCCESS"
+    assert received == [[1, 2, 3, 99]]
+    stored = tmp_path / "run-wb" / "numbers" / "result.pickle"
+    assert pickle.loads(stored.read_bytes()) == [1, 2, 3]
+    assert pickle.loads((tmp_path / "run-wb" / "mutate" / "result.pickle").read_bytes()) == 4
+    assert pickle.loads((tmp_path / "assets" / "numbers.pickle").read_bytes()) == [1, 2, 3]
+    assert not [e for e in events if e.event_type == "ENGINE_EVENT"]
+
+    # A re-execution reads the reused output from the parent's files.
+    child = WriteBehindIOManager(FilesystemIOManager(tmp_path, "child", parent_run_id="run-wb"))
+    outcome, _ = await run_job(job, run_id="child", io_manager=child, reused_steps=["numbers"])
+    assert outcome.status == "SUCCESS"
+    assert child.load("mutate", "result") == 4
+
+
+async def test_write_failures_are_reported_before_the_run_ends(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    io = WriteBehindIOManager(FilesystemIOManager(blocker, "r"))
+    outcome, events = await run_job(make_job("j", step("numbers", numbers)), io_manager=io)
+    # The step itself worked; the engine says what could not be kept.
+    assert outcome.status == "SUCCESS"
+    engine = [e.payload for e in events if e.event_type == "ENGINE_EVENT"]
+    assert len(engine) == 1
+    assert isinstance(engine[0], EnginePayload)
+    assert "Output 'result' of step 'numbers' could not be written" in engine[0].message
+    assert events[-1].event_type == "RUN_SUCCESS"
