@@ -169,3 +169,22 @@ async def test_hello_world_schedule_and_sensor_ticks() -> None:
     assert tick.run_requests[0].tags["trigger"] == "hourly"
     assert cursors == ["1", "2", "3"]
     assert requested == ["tick-3"]
+
+
+@pytest.mark.anyio
+async def test_sigterm_exits_promptly_while_a_sync_tick_is_busy(busy_location: str) -> None:
+    async with start_code_server("-f", busy_location, "--port", "0") as server:
+        async with server.client() as client, anyio.create_task_group() as tg:
+
+            async def evaluate() -> None:
+                with pytest.raises(CodeLocationError):
+                    await client.evaluate_sensor(EvaluateSensorRequest(sensor_name="busy_sensor"))
+
+            tg.start_soon(evaluate)
+            await anyio.sleep(0.3)
+            started = time.monotonic()
+            server.process.terminate()
+            assert await server.wait(limit=5) == 0
+            # The busy loop had 1.7 s left; the server did not wait for it.
+            assert time.monotonic() - started < 1.0
+    assert "Traceback" not in server.stderr
