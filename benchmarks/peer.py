@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 PEERS_DIR = Path(__file__).parent / "peers"
+# Must match RESULT_MARKER in peers/_peer_common.py.
+RESULT_MARKER = "BENCH_PEER_RESULT "
 
 
 class PeerError(RuntimeError):
@@ -16,7 +18,7 @@ class PeerError(RuntimeError):
 
 
 def run_peer(peer_python: Path, script: str, args: list[str], *, timeout: float) -> dict[str, Any]:
-    """Run `peer_python benchmarks/peers/<script> args...` and return the JSON it prints last.
+    """Run `peer_python benchmarks/peers/<script> args...` and return the JSON of its result line.
 
     Raises PeerError when the script exits non-zero, times out, or prints no JSON.
     """
@@ -33,18 +35,20 @@ def run_peer(peer_python: Path, script: str, args: list[str], *, timeout: float)
             ) from exc
         stderr_file.seek(0)
         stderr = stderr_file.read().decode(errors="replace")
-    lines = done.stdout.decode(errors="replace").strip().splitlines()
-    if done.returncode != 0 or not lines:
+    output = done.stdout.decode(errors="replace")
+    marked = [line for line in output.splitlines() if line.startswith(RESULT_MARKER)]
+    if done.returncode != 0 or not marked:
         tail = "\n".join(stderr.strip().splitlines()[-15:])
         raise PeerError(
-            f"Peer script {path.name} exited with {done.returncode} ({' '.join(command)}); "
+            f"Peer script {path.name} exited with {done.returncode} "
+            f"({'with' if marked else 'without'} a result line; {' '.join(command)}); "
             f"stderr ends with:\n{tail}"
         )
     try:
-        result: dict[str, Any] = json.loads(lines[-1])
+        result: dict[str, Any] = json.loads(marked[-1][len(RESULT_MARKER) :])
     except json.JSONDecodeError as exc:
         raise PeerError(
-            f"Peer script {path.name} printed no JSON on its last line: {lines[-1][:200]!r}."
+            f"Peer script {path.name} printed a result line that is not JSON: {marked[-1][:200]!r}."
         ) from exc
     return result
 
