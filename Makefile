@@ -34,8 +34,11 @@ pytest: $(STAMP)
 proto: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) proto/regenerate.py runtime/protocol/_generated
 
+# `make bench BENCH_ARGS="--quick --peer-python benchmarks/peers/.venv-dagster/bin/python"`;
+# benchmarks/peers/setup_dagster.sh makes that Dagster venv.
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
