@@ -111,6 +111,11 @@ def _grpc(args: argparse.Namespace) -> int:
         die_with_parent()
     except ParentGoneError as exc:
         parser.exit(1, f"runtime api grpc: {exc}\n")
+    from runtime.protocol.transport import ListenError
     from runtime.server.main import run_server
 
-    return run_server(options)
+    try:
+        return run_server(options)
+    except* ListenError as group:
+        # Raised inside the server's task group, hence the except*.
+        parser.exit(1, "".join(f"runtime api grpc: {exc}\n" for exc in group.exceptions))

@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from grpclib.server import Server
 
 
+class ListenError(OSError):
+    """The server could not bind its address (in use, no permission, socket path too long)."""
+
+
 @dataclass(frozen=True)
 class BoundServer:
     """A listening grpclib server and the address a client connects to."""
@@ -102,13 +106,17 @@ async def serve(
 
     On exit the server stops accepting, cancels running handlers and waits for
     them, shielded from cancellation; the Unix socket file is removed. Raises
-    OSError when the address cannot be bound.
+    ListenError (an OSError) naming the address when it cannot be bound.
     """
     from grpclib.server import Server
 
     if (port is None) == (path is None):
         raise ValueError("serve() needs exactly one of port and path.")
-    sock = _bind_unix(path) if path is not None else _bind_tcp(host, port or 0)
+    try:
+        sock = _bind_unix(path) if path is not None else _bind_tcp(host, port or 0)
+    except OSError as exc:
+        where = format_address(host=host, port=port, path=path)
+        raise ListenError(f"Cannot listen on {where}: {exc.strerror or exc}.") from exc
     if path is not None:
         address = format_address(path=path)
     else:

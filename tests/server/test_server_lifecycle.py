@@ -145,3 +145,21 @@ def test_port_and_socket_are_exclusive(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "not allowed with argument" in result.stderr
+
+
+def test_an_address_in_use_is_a_one_line_error() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            code_server_command("-f", HELLO, "--port", str(port)),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"runtime api grpc: Cannot listen on 127.0.0.1:{port}: ")
+    assert "Traceback" not in result.stderr
