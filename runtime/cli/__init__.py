@@ -1,8 +1,9 @@
 """The `runtime` command line.
 
-Each command group lives in its own module exposing `register(subparsers)`;
-the modules import their heavy dependencies inside the handlers, so parsing
-the command line stays cheap. argparse (stdlib) keeps start-up fast.
+Each command group lives in its own module exposing `register(subparsers)`.
+Only the group named on the command line is imported: `runtime api grpc`
+starts every code server, and must not pay for the other commands' imports.
+argparse (stdlib) keeps start-up fast.
 """
 
 from __future__ import annotations
@@ -15,11 +16,17 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-# Modules that register a command group, in help order.
-COMMAND_MODULES: tuple[str, ...] = ("runtime.cli.api", "runtime.cli.workspace_cmd")
+# Command name -> module that registers it, in help order.
+COMMAND_MODULES: dict[str, str] = {
+    "api": "runtime.cli.api",
+    "workspace": "runtime.cli.workspace_cmd",
+    "job": "runtime.cli.job_cmd",
+    "run": "runtime.cli.run_cmd",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser for one command group, or for all of them when `command` is None."""
     from runtime.version import __version__
 
     parser = argparse.ArgumentParser(
@@ -28,15 +35,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"runtime {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
-        importlib.import_module(module_name).register(subparsers)
+    names = [command] if command in COMMAND_MODULES else list(COMMAND_MODULES)
+    for name in names:
+        importlib.import_module(COMMAND_MODULES[name]).register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(args_list[0] if args_list else None)
+    args = parser.parse_args(args_list)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
