@@ -80,6 +80,7 @@ def run_server(options: ServerOptions) -> int:
 async def _serve(options: ServerOptions) -> int:
     from runtime.protocol.transport import serve
     from runtime.server.heartbeat import HeartbeatWatchdog
+    from runtime.server.runs import RunManager
     from runtime.server.service import CodeLocationService
 
     server_id = uuid.uuid4().hex
@@ -107,9 +108,11 @@ async def _serve(options: ServerOptions) -> int:
             request_stop=lambda grace: stop.request("a Shutdown request", grace_seconds=grace),
             watchdog=watchdog,
         )
-        async with serve(
-            [service], host=options.host, port=options.port, path=options.socket
-        ) as bound:
+        runs = service.runs = RunManager()
+        async with (
+            runs,
+            serve([service], host=options.host, port=options.port, path=options.socket) as bound,
+        ):
             ready = ReadyInfo(address=bound.address, pid=os.getpid(), server_id=server_id)
             sys.stdout.write(format_ready_line(ready))
             sys.stdout.flush()
