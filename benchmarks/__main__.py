@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import shlex
 import sys
 import tempfile
@@ -62,6 +63,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Measure the steady state of an installed package: bytecode caches written
+    # once and reused. Without this, a PYTHONDONTWRITEBYTECODE=1 environment
+    # makes every spawned process compile runtime/ and the generated files anew.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.dont_write_bytecode = False
     extra: dict[str, Any] = {"quick": args.quick, "scenarios": args.scenarios}
     peer_python: Path | None = args.peer_python
     if peer_python is not None:

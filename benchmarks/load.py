@@ -18,7 +18,7 @@ import anyio
 from benchmarks import generate
 from benchmarks.harness import Figure, acollect, collect
 from benchmarks.peer import PeerError, run_peer
-from benchmarks.procs import run_to_exit
+from benchmarks.procs import python_to_exit
 from benchmarks.report import Row
 
 if TYPE_CHECKING:
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 SHAPE: generate.Shape = "layered"
 FULL_SIZES = (10, 100, 1_000, 10_000)
 QUICK_SIZES = (100, 1_000)
+# Under --quick, Dagster (seconds per load) is measured at this size only.
+QUICK_PEER_SIZES = (100,)
 # The issue's targets: time in ms per size, one RSS bound for every size.
 TIME_TARGET_MS = {100: 150.0, 1_000: 300.0}
 RSS_TARGET_MIB = 40.0
@@ -42,12 +44,17 @@ def definitions_file(settings: Settings, n: int, flavor: generate.Flavor) -> Pat
     return path
 
 
-def measure_floor(settings: Settings, n: int) -> dict[str, Figure]:
-    """Spawn-to-exit of `python -c 'import <FLOOR_IMPORTS>; import gen_plain_N'`."""
+def measure_floor(settings: Settings, n: int, *, with_libraries: bool = True) -> dict[str, Figure]:
+    """Spawn-to-exit of `python -c 'import <FLOOR_IMPORTS>; import gen_plain_N'`.
+
+    Without libraries: the bare interpreter importing the plain functions only,
+    to show how much of the floor the libraries are.
+    """
     plain = definitions_file(settings, n, "plain")
-    code = f"import {', '.join(FLOOR_IMPORTS)}; import {plain.stem}"
+    libraries = f"import {', '.join(FLOOR_IMPORTS)}; " if with_libraries else ""
+    code = f"{libraries}import {plain.stem}"
     return collect(
-        lambda: run_to_exit([sys.executable, "-c", code], cwd=plain.parent),
+        lambda: python_to_exit(sys.executable, code, cwd=plain.parent),
         repeats=settings.repeats,
         warmup=settings.warmup,
     )
@@ -100,6 +107,9 @@ def run(settings: Settings) -> list[Row]:
             floor = measure_floor(settings, n)
             time_row.floor = floor["seconds"].scaled(1000)
             rss_row.floor = floor["rss_mib"]
+            bare = measure_floor(settings, n, with_libraries=False)
+            time_row.note = f"bare plain import {bare['seconds'].median * 1000:.0f} ms"
+            rss_row.note = f"bare plain import {bare['rss_mib'].median:.1f} MiB"
         except RuntimeError as exc:
             notes.append(f"floor failed: {exc}")
         try:
@@ -109,7 +119,7 @@ def run(settings: Settings) -> list[Row]:
         except (RuntimeError, ImportError, TimeoutError) as exc:
             notes.append(f"ours failed: {str(exc).splitlines()[0]}")
             print(f"load: ours failed for {n} assets:\n{exc}", file=sys.stderr)
-        if settings.peer_python is not None:
+        if settings.peer_python is not None and (not settings.quick or n in QUICK_PEER_SIZES):
             try:
                 peer = measure_peer(settings, n)
                 time_row.peer = peer["seconds"].scaled(1000)
@@ -117,6 +127,7 @@ def run(settings: Settings) -> list[Row]:
             except PeerError as exc:
                 notes.append("dagster failed")
                 print(f"load: dagster failed for {n} assets:\n{exc}", file=sys.stderr)
-        time_row.note = rss_row.note = "; ".join(notes)
+        for row in (time_row, rss_row):
+            row.note = "; ".join(filter(None, [row.note, *notes]))
         rows += [time_row, rss_row]
     return rows

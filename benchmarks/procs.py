@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tempfile
 import time
@@ -65,27 +64,40 @@ def total_peak_rss_mib(pids: Sequence[int]) -> float:
     return total
 
 
-def run_to_exit(
-    argv: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None
+# Appended to a `python -c` program so it reports its own peak RSS as it ends.
+# The rusage of a child is no use here: Linux carries the parent's high-water
+# mark over fork and exec into the child's ru_maxrss.
+REPORT_PEAK_RSS = (
+    "import sys; sys.stdout.write(next(l for l in open('/proc/self/status') "
+    "if l.startswith('VmHWM:')))"
+)
+
+
+def python_to_exit(
+    python: str, code: str, *, cwd: Path | None = None, env: Mapping[str, str] | None = None
 ) -> dict[str, float]:
-    """Spawn argv, wait for it, and return {"seconds": wall time, "rss_mib": its peak RSS}.
+    """Run `python -c code`, and return {"seconds": spawn to exit, "rss_mib": its peak RSS}.
 
     Raises RuntimeError, with the command and its stderr, when it exits non-zero.
     """
+    argv = [python, "-c", f"{code}\n{REPORT_PEAK_RSS}"]
     # stderr goes to a file, not a pipe: a chatty child cannot block on a full pipe.
     with tempfile.TemporaryFile() as stderr_file:
         start = time.perf_counter()
-        proc = subprocess.Popen(
-            list(argv), cwd=cwd, env=None if env is None else dict(env), stderr=stderr_file
+        done = subprocess.run(
+            argv,
+            cwd=cwd,
+            env=None if env is None else dict(env),
+            stdout=subprocess.PIPE,
+            stderr=stderr_file,
+            check=False,
         )
-        # wait4 gives this child's own rusage; getrusage(RUSAGE_CHILDREN) would mix all children.
-        _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
+        if done.returncode != 0:
             stderr_file.seek(0)
             stderr = stderr_file.read().decode(errors="replace")
             raise RuntimeError(
-                f"Command {' '.join(argv)!r} exited with {proc.returncode}; stderr:\n{stderr}"
+                f"`python -c {code!r}` exited with {done.returncode}; stderr:\n{stderr}"
             )
-    return {"seconds": seconds, "rss_mib": usage.ru_maxrss / 1024}
+    last = done.stdout.decode(errors="replace").strip().splitlines()[-1]
+    return {"seconds": seconds, "rss_mib": int(last.split()[1]) / 1024}
