@@ -61,7 +61,7 @@ def make_events(run_id: str, count: int) -> list[RunEvent]:
     return events
 
 
-async def measure(folder: Path, total: int) -> dict[str, Figure]:
+async def measure(settings: Settings, folder: Path, total: int) -> dict[str, Figure]:
     from runtime.instance.records import RunRecord
     from runtime.instance.storage.event_writer import EventWriter
     from runtime.instance.storage.sqlite import SqliteRunStorage
@@ -113,7 +113,7 @@ async def measure(folder: Path, total: int) -> dict[str, Figure]:
             "page": expected / page_seconds,
         }
 
-    return await acollect(once, repeats=3, warmup=1)
+    return await acollect(once, repeats=settings.repeats, warmup=settings.warmup)
 
 
 def run(settings: Settings) -> list[Row]:
@@ -126,7 +126,7 @@ def run(settings: Settings) -> list[Row]:
             "page": "read (get_events_after)",
         }
         try:
-            figures = anyio.run(measure, settings.workdir / f"events_{total}", total)
+            figures = anyio.run(measure, settings, settings.workdir / f"events_{total}", total)
         except ImportError as exc:
             rows.append(Row("events", case, "events/s", "ev/s", note=f"not available yet ({exc})"))
             continue
