@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import tempfile
 import time
 from typing import Any
 
@@ -18,6 +19,12 @@ import anyio
 from runtime.definitions.graph import JobDefinition, OpDefinition, StepInput, StepNode
 from runtime.execution.events import ListSink
 from runtime.execution.executor import execute_plan
+from runtime.execution.io_manager import (
+    FilesystemIOManager,
+    InMemoryIOManager,
+    IOManager,
+    WriteBehindIOManager,
+)
 from runtime.execution.plan import ExecutionPlan
 
 
@@ -56,14 +63,20 @@ def build_job(count: int, *, is_async: bool, chain: bool) -> JobDefinition:
 
 
 async def measure(
-    count: int, *, is_async: bool, chain: bool, max_concurrent: int
+    count: int, *, is_async: bool, chain: bool, max_concurrent: int, storage: str | None
 ) -> dict[str, Any]:
     job = build_job(count, is_async=is_async, chain=chain)
     plan = ExecutionPlan.build(job)
     sink = ListSink()
+    io: IOManager = InMemoryIOManager()
+    if storage is not None:
+        # What a code server uses: memory, plus pickles written in the background.
+        io = WriteBehindIOManager(FilesystemIOManager(storage, f"bench-{time.monotonic_ns()}"))
     gc.collect()
     started = time.perf_counter()
-    outcome = await execute_plan(plan, run_id="bench", sink=sink, max_concurrent=max_concurrent)
+    outcome = await execute_plan(
+        plan, run_id="bench", sink=sink, max_concurrent=max_concurrent, io_manager=io
+    )
     elapsed = time.perf_counter() - started
     assert outcome.status == "SUCCESS", outcome.failed_steps[:5]
     return {
@@ -76,23 +89,32 @@ async def measure(
     }
 
 
-async def main(counts: list[int], max_concurrent: int) -> None:
+async def main(counts: list[int], max_concurrent: int, with_files: bool) -> None:
     print(f"{'steps':>6} {'kind':>5} {'shape':>11} {'events':>7} {'seconds':>8} {'ms/step':>8}")
-    for count in counts:
-        for is_async in (True, False):
-            for chain in (True, False):
-                row = await measure(
-                    count, is_async=is_async, chain=chain, max_concurrent=max_concurrent
-                )
-                print(
-                    f"{row['steps']:>6} {row['kind']:>5} {row['shape']:>11} {row['events']:>7} "
-                    f"{row['seconds']:>8.3f} {row['ms_per_step']:>8.4f}"
-                )
+    with tempfile.TemporaryDirectory() as tmp:
+        storage = tmp if with_files else None
+        for count in counts:
+            for is_async in (True, False):
+                for chain in (True, False):
+                    row = await measure(
+                        count,
+                        is_async=is_async,
+                        chain=chain,
+                        max_concurrent=max_concurrent,
+                        storage=storage,
+                    )
+                    print(
+                        f"{row['steps']:>6} {row['kind']:>5} {row['shape']:>11} "
+                        f"{row['events']:>7} {row['seconds']:>8.3f} {row['ms_per_step']:>8.4f}"
+                    )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--max-concurrent", type=int, default=0)
+    parser.add_argument(
+        "--files", action="store_true", help="persist outputs as a code server does (write-behind)"
+    )
     args = parser.parse_args()
-    anyio.run(main, args.steps, args.max_concurrent)
+    anyio.run(main, args.steps, args.max_concurrent, args.files)
