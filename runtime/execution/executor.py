@@ -248,6 +248,7 @@ class _Run:
                 self.emit(
                     "ENGINE_EVENT", None, EnginePayload(message="The executor failed.", error=info)
                 )
+                self._skip_unfinished("the executor failed")
                 self.emit(
                     "RUN_FAILURE",
                     None,
@@ -300,10 +301,10 @@ class _Run:
     def _open_process_pool(self) -> None:
         from runtime.execution.processes import StepProcessPool, default_worker_count
 
-        modules = {
-            s.node.op.fn.__module__ for s in self.plan.steps.values() if not s.node.op.is_async
-        }
-        workers = default_worker_count(int(min(self.max_concurrent, len(self.plan.steps))))
+        sync_ops = [s.node.op for s in self.plan.steps.values() if not s.node.op.is_async]
+        limit = 0 if math.isinf(self.max_concurrent) else int(self.max_concurrent)
+        workers = min(default_worker_count(limit), len(sync_ops))
+        modules = {op.fn.__module__ for op in sync_ops}
         self.process_pool = StepProcessPool(max_workers=workers, preload=modules)
 
     async def _watch_cancel(self) -> None:
