@@ -8,6 +8,7 @@ retried with backoff; `reload()` refreshes at once.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -22,6 +23,7 @@ from runtime.workspace.supervisor import (
     CALL_TIMEOUT,
     UNREACHABLE,
     ReloadRequest,
+    call_isolated,
     unreachable_failure,
 )
 
@@ -61,9 +63,10 @@ class RemoteSupervisor:
         self._inbox_send = send
         self._location._attach(self)
         try:
-            client = CodeLocationClient(
-                host=spec.host or "127.0.0.1", port=spec.port, socket=spec.socket, ssl=spec.ssl
-            )
+            if spec.socket is not None:
+                client = CodeLocationClient(socket=spec.socket, ssl=spec.ssl)
+            else:
+                client = CodeLocationClient(spec.host or "127.0.0.1", spec.port, ssl=spec.ssl)
             async with send, receive, client:
                 task_status.started()
                 await self._refresh(client, "loading")
@@ -90,7 +93,7 @@ class RemoteSupervisor:
     async def _poll(self, client: CodeLocationClient) -> None:
         location = self._location
         try:
-            info = await client.server_info(timeout=CALL_TIMEOUT)
+            info = await call_isolated(functools.partial(client.server_info, timeout=CALL_TIMEOUT))
         except UNREACHABLE as exc:
             self._fail(unreachable_failure(location.name, location.spec.address, exc))
             return
@@ -112,8 +115,8 @@ class RemoteSupervisor:
             location._set_status("loading", error=location.error)
         started = anyio.current_time()
         try:
-            info = await client.server_info(timeout=CALL_TIMEOUT)
-            snapshot = await client.snapshot(timeout=CALL_TIMEOUT)
+            info = await call_isolated(functools.partial(client.server_info, timeout=CALL_TIMEOUT))
+            snapshot = await call_isolated(functools.partial(client.snapshot, timeout=CALL_TIMEOUT))
         except UNREACHABLE as exc:
             self._fail(unreachable_failure(location.name, location.spec.address, exc))
             return False

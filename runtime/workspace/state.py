@@ -52,19 +52,26 @@ class LocationFailure:
     def from_error_info(
         cls, info: ErrorInfo, *, timings: LoadTimings | None, time: float
     ) -> LocationFailure:
-        """A failure from an ErrorInfo the code server sent; causes are folded into the traceback."""
+        """A failure from an ErrorInfo the code server sent.
+
+        The code server wraps the user's exception (its `cause`); `type` is the
+        user's exception type, which is what the user needs to see first.
+        """
+        type_ = info.type
         traceback = info.traceback
+        hints = list(info.hints)
         cause = info.cause
         while cause is not None:
-            traceback += (
-                f"\nCaused by {cause.type}: {cause.message}\n{cause.traceback}".rstrip() + "\n"
-            )
+            type_ = cause.type
+            hints += [hint for hint in cause.hints if hint not in hints]
+            if cause.traceback and cause.traceback not in traceback:
+                traceback = f"{traceback.rstrip()}\n\nCaused by {cause.type}: {cause.message}\n{cause.traceback}"
             cause = cause.cause
         return cls(
-            type=info.type,
+            type=type_,
             message=info.message,
             traceback=traceback,
-            hints=tuple(info.hints),
+            hints=tuple(hints),
             timings=timings,
             time=time,
         )

@@ -19,6 +19,7 @@ from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import msgspec
 
 from runtime.errors import CodeLocationError, RuntimeFrameworkError, WorkspaceConfigError
 from runtime.workspace.location import CodeLocation
@@ -56,6 +57,7 @@ class StatusWatcher:
         try:
             return await self._receive.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):
+            self._receive.close()
             raise StopAsyncIteration from None
 
     async def aclose(self) -> None:
@@ -195,8 +197,9 @@ class Workspace:
         """
         from runtime.workspace.config import code_location_spec
 
-        cwd = Path.cwd()
-        workdir = str(Path(working_directory).absolute()) if working_directory else str(cwd)
+        # Modules and packages are imported from the current directory; a file's
+        # own folder goes on sys.path unless a working directory is given.
+        workdir = str(Path(working_directory or Path.cwd()).absolute())
         executable = str(Path(executable_path).expanduser().absolute()) if executable_path else None
         specs: list[LocationSpec] = []
         for file in python_files:
@@ -205,16 +208,17 @@ class Workspace:
                 raise WorkspaceConfigError(
                     f"Python file {path} (from python_files) does not exist."
                 )
-            specs.append(
-                code_location_spec(
-                    "python_file",
-                    str(path),
-                    working_directory=workdir,
-                    attribute=attribute,
-                    executable_path=executable,
-                    origin="Workspace.from_targets",
-                )
+            spec = code_location_spec(
+                "python_file",
+                str(path),
+                working_directory=workdir,
+                attribute=attribute,
+                executable_path=executable,
+                origin="Workspace.from_targets",
             )
+            if working_directory is None:
+                spec = msgspec.structs.replace(spec, working_directory=None)
+            specs.append(spec)
         for kind, names in (("python_module", modules), ("python_package", packages)):
             for name in names:
                 specs.append(
@@ -279,7 +283,10 @@ class Workspace:
         # shielded, so this waits until the processes are reaped.
         tg.cancel_scope.cancel()
         try:
-            return await tg.__aexit__(exc_type, exc, tb)
+            # The body's own exception is not the task group's: it propagates
+            # as it is (not wrapped in an ExceptionGroup) once we return.
+            await tg.__aexit__(None, None, None)
+            return None
         finally:
             for send in list(self._watchers):
                 send.close()
