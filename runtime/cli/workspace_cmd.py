@@ -76,6 +76,8 @@ def _load(specs: list[LocationSpec], startup_timeout: float) -> list[CodeLocatio
 
     # User code's stderr reaches the terminal; its stdout stays out of the table.
     logging.basicConfig(level=logging.WARNING, format="[%(name)s] %(message)s")
+    # The supervisor's warnings repeat what the table or report already says.
+    logging.getLogger("runtime.workspace").setLevel(logging.ERROR)
 
     async def load() -> list[CodeLocation]:
         workspace = Workspace.from_specs(specs, startup_timeout=startup_timeout, restart=False)
