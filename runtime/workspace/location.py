@@ -161,10 +161,7 @@ class CodeLocation:
         server = self.server
         if server is None or self.status not in ("loaded", "reloading"):
             detail = f": {self.error.first_line}" if self.error is not None else ""
-            raise CodeLocationError(
-                f"location {self.name!r} is {self.status}{detail}",
-                error=None,
-            )
+            raise CodeLocationError(f"location {self.name!r} is {self.status}{detail}")
         async with server.lease():
             yield server
 

@@ -217,3 +217,28 @@ async def test_a_workspace_is_entered_once(tmp_path: Path, fast_options: Supervi
     with pytest.raises(Exception, match="entered only once"):
         async with ws:
             pass
+
+
+@pytest.mark.anyio
+async def test_from_yaml_loads_every_entry_kind(
+    tmp_path: Path, fast_options: SupervisorOptions
+) -> None:
+    user_code(tmp_path / "code", "by_file.py", HELLO)
+    user_code(tmp_path / "code", "by_module.py", HELLO)
+    workspace_file = tmp_path / "workspace.yaml"
+    workspace_file.write_text(
+        "load_from:\n"
+        "  - python_file: code/by_file.py\n"
+        "  - python_module:\n"
+        "      module_name: by_module\n"
+        "      working_directory: code\n"
+        "      location_name: team_two\n"
+    )
+    async with Workspace.from_yaml(workspace_file, options=fast_options) as ws:
+        assert {name: loc.status for name, loc in ws.locations.items()} == {
+            "by_file": "loaded",
+            "team_two": "loaded",
+        }
+        assert "workspace.yaml" in ws.location("team_two").spec.origin
+    with pytest.raises(WorkspaceConfigError, match="does not exist"):
+        Workspace.from_yaml(tmp_path / "missing.yaml")

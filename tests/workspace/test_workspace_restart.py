@@ -186,3 +186,23 @@ async def test_retired_process_finishes_its_leases_first(
         assert not await still_running_after([old_server.pid], 5.0)
         assert location.pid is not None and is_running(location.pid)
     no_processes_left()
+
+
+@pytest.mark.anyio
+async def test_unresponsive_server_is_killed_and_restarted(
+    tmp_path: Path, fast_options: SupervisorOptions, no_processes_left: Callable[[], None]
+) -> None:
+    file = user_code(tmp_path, "frozen.py", HELLO)
+    options = dataclasses.replace(fast_options, heartbeat_timeout=1.5)
+    async with Workspace.from_targets(python_files=[file], options=options) as ws:
+        location = ws.location("frozen")
+        frozen_pid = location.pid
+        assert frozen_pid is not None
+        # A stopped process answers nothing: to the host it is hung.
+        os.kill(frozen_pid, signal.SIGSTOP)
+        await eventually(lambda: location.status == "error", 10)
+        assert location.error is not None and "SIGKILL" in location.error.message
+        await eventually(lambda: location.status == "loaded", 10)
+        assert location.pid != frozen_pid
+        assert not await still_running_after([frozen_pid], 2.0)
+    no_processes_left()
