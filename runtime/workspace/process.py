@@ -11,7 +11,6 @@ the ready line this module waits for.
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import os
 import shutil
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from runtime.errors import CodeLocationError
+from runtime.server.ready import READY_MARKER, parse_ready_line
 from runtime.workspace.state import LocationFailure
 
 if TYPE_CHECKING:
@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
     from runtime.workspace.options import SupervisorOptions
     from runtime.workspace.spec import LocationSpec
-
-READY_MARKER = "RUNTIME_CODE_SERVER_READY"
 
 # A user's print without a newline must not grow a line without bound.
 _MAX_LINE_BYTES = 64 * 1024
@@ -233,10 +231,18 @@ class CodeServerProcess:
 
     def _on_line(self, line: str, stream: str) -> None:
         if stream == "stdout" and not self.server_id and READY_MARKER in line:
-            before, _, after = line.partition(READY_MARKER)
+            # User code may have printed without a newline just before it.
+            before = line[: line.index(READY_MARKER)]
             if before.strip():
                 self._log(before, stream)
-            self._parse_ready(after)
+            ready = parse_ready_line(line)
+            if ready is None:
+                self._ready_error = (
+                    f"the code server printed a ready line that is not valid: {line!r}."
+                )
+            else:
+                self.server_id, self.address = ready.server_id, ready.address
+            self._ready_or_exited.set()
             return
         if stream == "stderr":
             self._stderr_tail.append(line)
@@ -245,17 +251,6 @@ class CodeServerProcess:
     def _log(self, line: str, stream: str) -> None:
         level = logging.INFO if stream == "stdout" else logging.WARNING
         self._logger.log(level, "%s", line, extra={**self._log_extra, "stream": stream})
-
-    def _parse_ready(self, text: str) -> None:
-        try:
-            data = json.loads(text)
-            self.server_id = str(data["server_id"])
-            self.address = str(data.get("address", f"unix:{self.socket_path}"))
-        except (ValueError, KeyError, TypeError) as exc:
-            self._ready_error = (
-                f"the code server printed a ready line that is not valid: {text!r} ({exc})."
-            )
-        self._ready_or_exited.set()
 
     async def _pump(self, stream: ByteReceiveStream, name: str, done: anyio.Event) -> None:
         buffer = bytearray()

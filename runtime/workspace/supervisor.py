@@ -113,13 +113,12 @@ async def first_of(*waits: Callable[[], Awaitable[object]]) -> None:
 
 def unreachable_failure(location_name: str, address: str, exc: BaseException) -> LocationFailure:
     """A failure saying the code server at `address` did not answer."""
-    if isinstance(exc, TimeoutError):
-        detail = "it did not answer in time"
-    else:
-        detail = str(exc) or type(exc).__name__
+    detail = str(exc) or type(exc).__name__
+    if address not in detail:
+        detail = f"the code server at {address} is unreachable: {detail}"
     return LocationFailure(
         type=type(exc).__name__,
-        message=f"location {location_name!r}: the code server at {address} is unreachable: {detail}",
+        message=f"location {location_name!r}: {detail}",
         time=time.time(),
     )
 

@@ -57,7 +57,7 @@ async def test_grpc_server_restart_is_noticed_and_unreachable_is_an_error(
             await first.process.wait()
             await eventually(lambda: location.status == "error", 10)
             assert location.error is not None
-            assert socket in location.error.message and "unreachable" in location.error.message
+            assert socket in location.error.message and "reach" in location.error.message
             assert location.pid is None
 
             # Back, with other code: retried with backoff, and the new snapshot is fetched.
@@ -87,3 +87,22 @@ async def test_unreachable_grpc_server_names_the_address(
         # Retried with backoff; still down for the same reason is not a new change.
         await anyio.sleep(1.0)
         assert [status for status, _ in location.history] == ["loading", "error"]
+
+
+@pytest.mark.anyio
+async def test_ssl_flag_makes_the_connection_tls(
+    tmp_path: Path, fast_options: SupervisorOptions
+) -> None:
+    # The standalone server speaks plaintext, so a TLS client cannot talk to it:
+    # the location is in error (naming the address) instead of loading.
+    file = user_code(tmp_path, "plain.py", HELLO)
+    async with standalone_server("--python-file", str(file), "--port", "0") as server:
+        spec = grpc_server_spec(
+            host="127.0.0.1", port=server.port, socket=None, ssl=True, location_name="tls"
+        )
+        async with Workspace.from_specs([spec], options=fast_options) as ws:
+            location = ws.location("tls")
+            assert location.status == "error"
+            assert location.error is not None
+            assert f"127.0.0.1:{server.port}" in location.error.message
+            assert "SSL" in location.error.message
