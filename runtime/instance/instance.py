@@ -193,6 +193,11 @@ class Instance:
     ) -> None:
         await self.aclose()
 
+    @property
+    def is_open(self) -> bool:
+        """True between `open()` (or entering `async with`) and `aclose()`."""
+        return self._exit_stack is not None and not self._closed
+
     async def open(self) -> None:
         """Open the storage and event writer, then fail the runs of dead hosts.
 

@@ -114,13 +114,31 @@ class RunDriver:
         failure: str | None = None
         async with self._connect() as connection:
             self._connection = connection
-            try:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._forward_cancel, connection)
-                    ended = await self._consume(connection.client.execute_run(self._request))
+            outcome: list[str | None] = []
+            broken: list[Exception] = []
+
+            async def consume() -> None:
+                # In a task of its own: grpclib wakes a call cut off by a lost
+                # connection with task.cancel() that it never withdraws, which
+                # must not leak into the driver's own cancel scopes.
+                try:
+                    outcome.append(
+                        await self._consume(connection.client.execute_run(self._request))
+                    )
+                except Exception as exc:  # the stream broke: the server died or went away
+                    broken.append(exc)
+                finally:
                     tg.cancel_scope.cancel()
-            except Exception as exc:  # the stream broke: the server died or went away
-                failure = await self._describe_lost_server(connection, exc)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._forward_cancel, connection)
+                tg.start_soon(consume)
+            if outcome:
+                ended = outcome[0]
+            else:
+                failure = await self._describe_lost_server(
+                    connection, broken[0] if broken else None
+                )
         if ended is None:
             await self._end_failed(
                 failure
@@ -189,7 +207,9 @@ class RunDriver:
         except Exception:
             logger.exception("could not record the end of run %s", self.run_id)
 
-    async def _describe_lost_server(self, connection: ServerConnection, exc: Exception) -> str:
+    async def _describe_lost_server(
+        self, connection: ServerConnection, exc: Exception | None
+    ) -> str:
         process = connection.process
         if process is not None:
             with anyio.move_on_after(_EXIT_STATUS_WAIT):
@@ -199,7 +219,8 @@ class RunDriver:
                     f"{connection.description} {process.exit_description()} while the run was "
                     f"in progress."
                 )
-        return f"Lost contact with {connection.description} while the run was in progress: {exc}"
+        reason = f": {exc}" if exc is not None else " (the call was cut off)"
+        return f"Lost contact with {connection.description} while the run was in progress{reason}"
 
     # --- helpers ------------------------------------------------------------
 

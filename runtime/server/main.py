@@ -68,9 +68,11 @@ def run_server(options: ServerOptions) -> int:
         if reconfigure is not None:
             reconfigure(line_buffering=True)
     status = asyncio.run(_serve(options))
-    if any(t.daemon and t.is_alive() for t in threading.enumerate()):
-        # User code is still busy in a thread (a hung import, a long sensor).
-        # The server is done: exit without waiting for it at interpreter shutdown.
+    main = threading.main_thread()
+    if any(t is not main and t.is_alive() for t in threading.enumerate()):
+        # User code is still busy in a thread (a hung import, a long sensor, a
+        # step that ignores cancellation; anyio's worker threads are not daemon
+        # threads). The server is done: exit without joining them at shutdown.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)

@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import msgspec
 
-from runtime.errors import CodeLocationError, RuntimeFrameworkError, WorkspaceConfigError
+from runtime.errors import (
+    CodeLocationError,
+    RunNotFoundError,
+    RuntimeFrameworkError,
+    WorkspaceConfigError,
+)
 from runtime.workspace.location import CodeLocation
 from runtime.workspace.options import RestartPolicy, SupervisorOptions
 from runtime.workspace.state import StatusChange
@@ -33,6 +38,9 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+    from runtime.instance.instance import Instance
+    from runtime.runs.handle import RunHandle
+    from runtime.runs.launcher import LauncherKind, RunLauncher
     from runtime.workspace.spec import LocationSpec
 
 
@@ -90,13 +98,17 @@ class Workspace:
         self,
         specs: Iterable[LocationSpec],
         *,
-        instance: Any = None,
+        instance: Instance | None = None,
         options: SupervisorOptions | None = None,
     ) -> None:
         self.options = options or SupervisorOptions()
-        # The Instance (storage, run coordinator) that launch_run will use; the
-        # runs work attaches it here.
-        self.instance = instance
+        # Where runs and their events are stored. None: the default instance
+        # (RUNTIME_HOME) is opened on entry. An instance that is not open yet is
+        # opened on entry and closed on exit; an open one is left to its owner.
+        self._instance = instance
+        self._owns_instance = False
+        self._runs_tg: TaskGroup | None = None
+        self._launcher: RunLauncher | None = None
         locations: dict[str, CodeLocation] = {}
         for spec in specs:
             if spec.name in locations:
@@ -112,6 +124,15 @@ class Workspace:
         self._tg: TaskGroup | None = None
         self._closed = False
 
+    @property
+    def instance(self) -> Instance:
+        """The instance runs are stored in: the one given, else RUNTIME_HOME's (read on first use)."""
+        if self._instance is None:
+            from runtime.instance.instance import Instance
+
+            self._instance = Instance.from_home()
+        return self._instance
+
     # --- constructors -------------------------------------------------------
 
     @classmethod
@@ -119,7 +140,7 @@ class Workspace:
         cls,
         specs: Iterable[LocationSpec],
         *,
-        instance: Any = None,
+        instance: Instance | None = None,
         startup_timeout: float = 180.0,
         restart: bool | RestartPolicy = True,
         heartbeat_timeout: float = 30.0,
@@ -143,7 +164,7 @@ class Workspace:
         cls,
         path: str | os.PathLike[str],
         *,
-        instance: Any = None,
+        instance: Instance | None = None,
         startup_timeout: float = 180.0,
         restart: bool | RestartPolicy = True,
         heartbeat_timeout: float = 30.0,
@@ -180,7 +201,7 @@ class Workspace:
         attribute: str | None = None,
         working_directory: str | os.PathLike[str] | None = None,
         executable_path: str | os.PathLike[str] | None = None,
-        instance: Any = None,
+        instance: Instance | None = None,
         startup_timeout: float = 180.0,
         restart: bool | RestartPolicy = True,
         heartbeat_timeout: float = 30.0,
@@ -251,8 +272,18 @@ class Workspace:
         from runtime.workspace.remote import RemoteSupervisor
         from runtime.workspace.supervisor import ManagedSupervisor
 
+        # The instance opens first and closes last: its event writer's task
+        # group must enclose every task group the workspace enters.
+        if not self.instance.is_open:
+            await self.instance.open()
+            self._owns_instance = True
         tg = anyio.create_task_group()
-        await tg.__aenter__()
+        try:
+            await tg.__aenter__()
+        except BaseException:
+            if self._owns_instance:
+                await self.instance.aclose()
+            raise
         self._tg = tg
         try:
             for location in self._locations.values():
@@ -264,6 +295,15 @@ class Workspace:
                 await tg.start(supervisor.run, name=f"location {location.name}")
             for location in self._locations.values():
                 await location.settled.wait()
+            # Run drivers get a task group of their own, entered last so it is
+            # left first: runs record how they ended before their servers stop.
+            from runtime.runs.launcher import RunLauncher
+
+            self._runs_tg = anyio.create_task_group()
+            await self._runs_tg.__aenter__()
+            self._launcher = RunLauncher(
+                self.instance, self._locations, self._runs_tg, self.options
+            )
         except BaseException as exc:
             await self.__aexit__(type(exc), exc, exc.__traceback__)
             raise
@@ -279,10 +319,14 @@ class Workspace:
         if tg is None or self._closed:
             return None
         self._closed = True
-        # Every supervisor, generation and process task ends; process stops are
-        # shielded, so this waits until the processes are reaped.
-        tg.cancel_scope.cancel()
         try:
+            if self._runs_tg is not None:
+                # Runs still in flight are stopped and recorded as such.
+                self._runs_tg.cancel_scope.cancel()
+                await self._runs_tg.__aexit__(None, None, None)
+            # Every supervisor, generation and process task ends; process stops
+            # are shielded, so this waits until the processes are reaped.
+            tg.cancel_scope.cancel()
             # The body's own exception is not the task group's: it propagates
             # as it is (not wrapped in an ExceptionGroup) once we return.
             await tg.__aexit__(None, None, None)
@@ -291,6 +335,8 @@ class Workspace:
             for send in list(self._watchers):
                 send.close()
             self._watchers.clear()
+            if self._owns_instance:
+                await self.instance.aclose()
 
     async def aclose(self) -> None:
         """Stop every location; call from the task that entered the workspace. Safe to call twice."""
@@ -323,6 +369,82 @@ class Workspace:
         async with anyio.create_task_group() as tg:
             for location in targets:
                 tg.start_soon(location.reload)
+
+    async def launch_run(
+        self,
+        job: str,
+        location: str | None = None,
+        run_config: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        step_selection: Sequence[str] | None = None,
+        *,
+        launcher: LauncherKind | None = None,
+    ) -> RunHandle:
+        """Launch a run of `job` and return its handle at once.
+
+        `location` may be left out when the job name is unique in the
+        workspace. `launcher="run_worker"` runs it in a fresh process instead of
+        the location's code server (the instance's run_launcher is the default).
+        Raises before storing anything: CodeLocationError (unknown location, or
+        one in error), UnknownJobError (listing the jobs that exist),
+        RunConfigError (with the path of the bad value), StepSelectionError.
+        """
+        return await self._runs().launch(
+            job=job,
+            location=location,
+            run_config=run_config,
+            tags=tags,
+            step_selection=list(step_selection) if step_selection is not None else None,
+            launcher=launcher,
+        )
+
+    async def reexecute(
+        self, run_id: str, *, from_failure: bool = True, launcher: LauncherKind | None = None
+    ) -> RunHandle:
+        """Launch the job of an earlier run again, with its config and tags.
+
+        With `from_failure` only the steps that did not succeed run; the others'
+        stored outputs are reused. The new run records its parent. Raises
+        RunNotFoundError for an unknown run, and what launch_run raises.
+        """
+        from runtime.runs.reexecution import steps_to_reuse
+
+        parent = await self.instance.storage.get_run(run_id)
+        if parent is None:
+            raise RunNotFoundError(f"Cannot re-execute run {run_id}: the instance has no such run.")
+        reused: list[str] = []
+        if from_failure:
+            reused = await steps_to_reuse(self.instance.storage, parent)
+        return await self._runs().launch(
+            job=parent.job_name,
+            location=parent.location_name,
+            run_config=parent.run_config,
+            tags={k: v for k, v in parent.tags.items() if not k.startswith("runtime/")},
+            step_selection=parent.step_selection,
+            parent_run_id=parent.run_id,
+            reused_steps=reused,
+            launcher=launcher,
+        )
+
+    async def get_run(self, run_id: str) -> RunHandle:
+        """A handle on a stored run (launched here or anywhere else on this instance).
+
+        Raises RunNotFoundError for an unknown id.
+        """
+        from runtime.runs.handle import RunHandle
+
+        live = self._runs().handle(run_id)
+        if live is not None:
+            return live
+        record = await self.instance.storage.get_run(run_id)
+        if record is None:
+            raise RunNotFoundError(f"No run {run_id} in the instance at {self.instance.home}.")
+        return RunHandle(self.instance, record)
+
+    def _runs(self) -> RunLauncher:
+        if self._launcher is None or self._closed:
+            raise CodeLocationError("The workspace is not open: use `async with workspace:` first.")
+        return self._launcher
 
     def watch(self) -> StatusWatcher:
         """An async iterator of every status change from now on (see StatusChange)."""

@@ -117,7 +117,7 @@ async def test_cancel_terminates_worker_processes(tmp_path: Path) -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(run)
             # The pid is only known inside the worker, which writes it to a file.
-            while not pid_file.exists() or not pid_file.read_text():  # noqa: ASYNC110
+            while not pid_file.exists() or not pid_file.read_text():
                 await anyio.sleep(0.01)
             worker_pid = int(pid_file.read_text())
             canceled_at = time.monotonic()

@@ -84,7 +84,7 @@ async def eventually(predicate: Callable[[], bool], seconds: float = 5.0) -> Non
 
     with anyio.fail_after(seconds):
         # Polls state with no event to wait on (log records, the process table).
-        while not predicate():  # noqa: ASYNC110
+        while not predicate():
             await anyio.sleep(0.05)
 
 

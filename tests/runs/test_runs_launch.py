@@ -1,0 +1,166 @@
+"""launch_run end to end: a real code server, real gRPC, a real SQLite instance."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+from runs_helpers import pipeline_workspace
+
+from runtime.errors import CodeLocationError, RunConfigError, UnknownJobError
+from runtime.instance.records import RunStatus
+from runtime.protocol.messages import RUN_END_EVENTS, StepFailurePayload
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from runtime.protocol.messages import RunEvent
+
+pytestmark = pytest.mark.anyio
+
+
+def check_complete(events: list[RunEvent], steps: set[str]) -> None:
+    """Sequences gapless from 1; RUN_STARTING first; one end event, last; each step ends once."""
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+    assert events[0].event_type == "RUN_STARTING"
+    assert events[1].event_type == "RUN_START"
+    assert events[-1].event_type in RUN_END_EVENTS
+    assert sum(e.event_type in RUN_END_EVENTS for e in events) == 1
+    for step in steps:
+        kinds = [e.event_type for e in events if e.step_key == step]
+        ends = [k for k in kinds if k in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED")]
+        assert len(ends) == 1, (step, kinds)
+        if ends[0] != "STEP_SKIPPED":
+            assert kinds[0] == "STEP_START", (step, kinds)
+
+
+async def test_a_diamond_runs_and_every_event_is_stored(tmp_path: Path) -> None:
+    async with pipeline_workspace(tmp_path) as ws:
+        run = await ws.launch_run(job="diamond")
+        followed = [event async for event in run.events()]
+        result = await run.wait()
+        assert result.status == "SUCCESS"
+        assert run.status == RunStatus.SUCCESS
+        stored = await ws.instance.storage.get_events(run.run_id)
+        assert stored == followed
+        check_complete(stored, {"one", "add_one", "add_one_2", "total"})
+        record = await ws.instance.storage.get_run(run.run_id)
+        assert record is not None
+        assert record.status == RunStatus.SUCCESS
+        assert record.location_name == "runs_pipeline"
+        assert record.started_at is not None and record.ended_at is not None
+        assert set(result.steps) == {"one", "add_one", "add_one_2", "total"}
+        assert all(step.status == "SUCCESS" for step in result.steps.values())
+
+
+async def test_the_implicit_asset_job_runs(tmp_path: Path) -> None:
+    async with pipeline_workspace(tmp_path) as ws:
+        result = await (await ws.launch_run(job="__ASSET_JOB")).wait()
+        assert result.status == "SUCCESS"
+        events = await ws.instance.storage.get_events(result.run_id)
+        materialized = {e.step_key for e in events if e.event_type == "ASSET_MATERIALIZATION"}
+        assert materialized == {"numbers", "doubled"}
+
+
+async def test_bad_input_raises_and_stores_nothing(tmp_path: Path) -> None:
+    async with pipeline_workspace(tmp_path) as ws:
+        with pytest.raises(UnknownJobError, match="job named 'nope'.*runs_pipeline:diamond"):
+            await ws.launch_run(job="nope")
+        with pytest.raises(CodeLocationError, match="no code location named 'elsewhere'"):
+            await ws.launch_run(job="diamond", location="elsewhere")
+        with pytest.raises(RunConfigError, match=r"greet.*\$\.ops\.greet\.config\.times"):
+            await ws.launch_run(
+                job="configured",
+                run_config={"ops": {"greet": {"config": {"name": "ada", "times": "x"}}}},
+            )
+        with pytest.raises(RunConfigError, match="greet"):
+            await ws.launch_run(job="configured")
+        assert await ws.instance.storage.count_runs() == 0
+
+
+async def test_run_config_reaches_the_step(tmp_path: Path) -> None:
+    async with pipeline_workspace(tmp_path) as ws:
+        run = await ws.launch_run(
+            job="configured",
+            run_config={"ops": {"greet": {"config": {"name": "ada", "times": 2}}}},
+            tags={"team": "data"},
+        )
+        result = await run.wait()
+        assert result.status == "SUCCESS"
+        outputs = [
+            e.payload
+            for e in await ws.instance.storage.get_events(run.run_id)
+            if e.event_type == "STEP_OUTPUT"
+        ]
+        assert "hello ada hello ada" in repr(outputs)
+        record = await run.refresh()
+        assert record.tags == {"team": "data"}
+        assert record.run_config["ops"]["greet"]["config"]["name"] == "ada"
+
+
+async def test_a_failing_step_skips_downstream(tmp_path: Path) -> None:
+    async with pipeline_workspace(tmp_path) as ws:
+        run = await ws.launch_run(job="failing")
+        result = await run.wait()
+        assert result.status == "FAILURE"
+        assert result.steps["explode"].status == "FAILURE"
+        error = result.steps["explode"].error
+        assert error is not None and error.type == "ValueError"
+        assert "the source is empty" in error.message
+        assert "raise ValueError" in error.traceback
+        assert result.steps["after_explode"].status == "SKIPPED"
+        events = await ws.instance.storage.get_events(run.run_id)
+        check_complete(events, {"explode", "after_explode"})
+        failure = next(e for e in events if e.event_type == "STEP_FAILURE")
+        assert isinstance(failure.payload, StepFailurePayload)
+
+
+async def test_retries_follow_the_policy(tmp_path: Path) -> None:
+    async with pipeline_workspace(tmp_path) as ws:
+        result = await (await ws.launch_run(job="retrying")).wait()
+        assert result.status == "SUCCESS"
+        kinds = [e.event_type for e in await ws.instance.storage.get_events(result.run_id)]
+        assert kinds.count("STEP_UP_FOR_RETRY") == 2
+        assert kinds.count("STEP_RESTARTED") == 2
+        assert (tmp_path / "retried_attempts").read_text() == "3"
+
+
+async def test_several_readers_follow_one_run(tmp_path: Path) -> None:
+    async with pipeline_workspace(tmp_path) as ws:
+        run = await ws.launch_run(job="blocked")
+        seen: list[list[int]] = [[], [], []]
+
+        async def read(i: int) -> None:
+            async for event in run.events():
+                seen[i].append(event.sequence)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(3):
+                tg.start_soon(read, i)
+            await anyio.sleep(0.2)
+            (tmp_path / "release").write_text("go")
+        assert seen[0] == seen[1] == seen[2]
+        assert seen[0] == list(range(1, len(seen[0]) + 1))
+        assert (await run.wait()).status == "SUCCESS"
+
+
+async def test_fifty_runs_at_once_are_all_stored(tmp_path: Path) -> None:
+    async with pipeline_workspace(tmp_path) as ws:
+        runs = []
+
+        async def launch() -> None:
+            runs.append(await ws.launch_run(job="diamond"))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(50):
+                tg.start_soon(launch)
+        results = []
+        for run in runs:
+            results.append(await run.wait())
+        assert all(r.status == "SUCCESS" for r in results)
+        assert len({r.run_id for r in results}) == 50
+        for run in runs:
+            events = await ws.instance.storage.get_events(run.run_id)
+            check_complete(events, {"one", "add_one", "add_one_2", "total"})
+        assert await ws.instance.storage.count_runs() == 50
