@@ -17,7 +17,6 @@ $(STAMP): pyproject.toml | $(PY)
 
 demo: $(STAMP)
 	$(PY) examples/demo.py
-	$(PY) examples/workspace/demo.py
 
 test: $(STAMP) lint typecheck pytest
 

@@ -1,114 +1,117 @@
-"""`make demo`: start the hello-world code server and show what it serves.
+"""`make demo`: load the example workspace, launch a run, show its events.
 
-Spawns `runtime api grpc` on a Unix socket in a temporary folder, waits for
-its ready line, fetches the snapshot with CodeLocationClient, prints the
-jobs, assets, schedules, sensors and load timings, then shuts the server down
-and checks that it exited.
+Three locations come from examples/workspace/workspace.yaml and run in code
+servers the workspace supervises; a fourth is a `grpc_server` location: a code
+server this script starts on its own, as another team would run one on another
+machine. The script lists the workspace, launches the `etl` job of hello_world
+and prints every event as it is stored, launches the asset job of the remote
+location, and checks on the way out that every process it started is gone.
+Runs are stored in RUNTIME_HOME (default .runtime/ here): `runtime run list`
+shows them afterwards.
+
+    python examples/demo.py
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
+import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from runtime.protocol.client import CodeLocationClient
-from runtime.server.ready import ReadyInfo, parse_ready_line
+import anyio
 
-if TYPE_CHECKING:
-    from runtime.protocol.messages import Snapshot
+from runtime import Workspace
+from runtime.cli.common import describe_event, format_table
+from runtime.cli.workspace_cmd import format_table as format_locations
+from runtime.workspace.config import grpc_server_spec, load_workspace_file
 
-LOCATION = Path(__file__).resolve().parent / "hello_world" / "definitions.py"
-
-
-async def wait_for_ready(process: asyncio.subprocess.Process) -> ReadyInfo:
-    assert process.stdout is not None
-    while True:
-        line = await process.stdout.readline()
-        if not line:
-            raise SystemExit(
-                f"The code server exited with status {await process.wait()} before it was ready."
-            )
-        ready = parse_ready_line(line)
-        if ready is not None:
-            return ready
-        print(f"  [server] {line.decode().rstrip()}")
+HERE = Path(__file__).resolve().parent
+WORKSPACE_FILE = HERE / "workspace" / "workspace.yaml"
+REMOTE_CODE = HERE / "hello_world" / "definitions.py"
 
 
-def rss_mib(pid: int) -> float | None:
+def start_remote_server() -> tuple[subprocess.Popen[str], int]:
+    """A standalone code server on a free TCP port; returns it and its port."""
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runtime",
+            "api",
+            "grpc",
+            "--python-file",
+            str(REMOTE_CODE),
+            "--location-name",
+            "remote_hello",
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdout is not None
+    for line in server.stdout:
+        marker, _, ready = line.partition(" ")
+        if marker == "RUNTIME_CODE_SERVER_READY":
+            return server, int(json.loads(ready)["address"].rpartition(":")[2])
+    raise SystemExit(f"the standalone code server exited with {server.wait()} before it was ready")
+
+
+def is_running(pid: int) -> bool:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def show(snapshot: Snapshot) -> None:
-    print(f"\nLocation {snapshot.location_name!r} (server {snapshot.server_id[:8]})")
-    print("\nJobs:")
-    for job in snapshot.jobs:
-        print(f"  {job.name}{'  (asset job)' if job.is_asset_job else ''}")
-        for step in job.steps:
-            upstream = [i.upstream_step for i in step.inputs if i.upstream_step]
-            arrow = f" <- {', '.join(upstream)}" if upstream else ""
-            kind = "async" if step.is_async else "sync"
-            print(f"    {step.key} [{step.kind}, {kind}]{arrow}")
-    print("\nAssets:")
-    for asset in snapshot.assets:
-        deps = f" depends on {', '.join(asset.deps)}" if asset.deps else ""
-        print(f"  {asset.key} (group {asset.group_name}){deps}")
-    print("\nSchedules:")
-    for schedule in snapshot.schedules:
-        print(f"  {schedule.name}: {schedule.cron_schedule!r} -> {schedule.job_name}")
-    print("\nSensors:")
-    for sensor in snapshot.sensors:
-        print(f"  {sensor.name}: every {sensor.minimum_interval_seconds} s -> {sensor.job_name}")
-    timings = snapshot.timings
-    slowest = ", ".join(
-        f"{t.module} {t.seconds * 1000:.1f} ms" for t in timings.slowest_modules[:3]
-    )
-    print(
-        f"\nLoad: {timings.total_seconds * 1000:.1f} ms "
-        f"(imports {timings.import_seconds * 1000:.1f} ms; slowest: {slowest})"
-    )
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 async def main() -> int:
-    with tempfile.TemporaryDirectory(prefix="runtime-demo-") as folder:
-        socket_path = str(Path(folder) / "hello.sock")
-        command = [sys.executable, "-m", "runtime", "api", "grpc", "--python-file", str(LOCATION)]
-        command += ["--socket", socket_path, "--location-name", "hello_world"]
-        print("$ runtime api grpc --python-file examples/hello_world/definitions.py --socket ...")
+    remote, port = start_remote_server()
+    try:
+        specs = load_workspace_file(WORKSPACE_FILE)
+        specs.append(
+            grpc_server_spec(host="127.0.0.1", port=port, socket=None, location_name="remote_hello")
+        )
         started = time.perf_counter()
-        process = await asyncio.create_subprocess_exec(*command, stdout=subprocess.PIPE)
-        try:
-            ready = await asyncio.wait_for(wait_for_ready(process), timeout=30)
-            ready_after = time.perf_counter() - started
-            async with CodeLocationClient.for_address(ready.address) as client:
-                snapshot = await client.snapshot(timeout=30)
-                in_hand = time.perf_counter() - started
-                show(snapshot)
-                rss = rss_mib(ready.pid)
-                print(
-                    f"Spawn to ready line: {ready_after * 1000:.0f} ms; "
-                    f"spawn to snapshot in hand: {in_hand * 1000:.0f} ms"
-                    + (f"; server RSS {rss:.1f} MiB" if rss else "")
-                )
-                await client.shutdown(timeout=5)
-            status = await asyncio.wait_for(process.wait(), timeout=10)
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-        print(f"\nThe code server (pid {ready.pid}) shut down with status {status}.")
-        return 0 if status == 0 else 1
+        async with Workspace.from_specs(specs) as ws:
+            print(
+                f"Loaded {len(ws.locations)} locations in {time.perf_counter() - started:.2f} s\n"
+            )
+            print(format_locations(list(ws.locations.values())))
+            managed = [loc.pid for loc in ws.locations.values() if loc.is_managed and loc.pid]
+
+            print("\nLaunching job 'etl' of location 'hello_world':\n")
+            run = await ws.launch_run(job="etl", location="hello_world", tags={"source": "demo"})
+            async for event in run.events():
+                print(describe_event(event))
+            result = await run.wait()
+            rows = [
+                (key, step.status, f"{(step.duration or 0) * 1000:.1f} ms")
+                for key, step in result.steps.items()
+            ]
+            print("\n" + format_table(("STEP", "STATUS", "DURATION"), rows))
+            print(f"\nrun {run.run_id}: {result.status} in {(result.duration or 0) * 1000:.1f} ms")
+
+            remote_run = await ws.launch_run(job="__ASSET_JOB", location="remote_hello")
+            remote_result = await remote_run.wait()
+            print(
+                f"run {remote_run.run_id} (assets, on the grpc_server location): "
+                f"{remote_result.status}, {remote_result.event_count} events stored"
+            )
+            ok = result.success and remote_result.success
+        left = [pid for pid in managed if is_running(pid)]
+        print(f"\nWorkspace closed; code server processes still running: {left or 'none'}.")
+        print("Stored runs: `.venv/bin/runtime run list`.")
+        return 0 if ok and not left else 1
+    finally:
+        remote.terminate()
+        remote.wait(timeout=10)
+        if remote.stdout is not None:
+            remote.stdout.close()
 
 
 if __name__ == "__main__":
-    raise SystemExit(asyncio.run(main()))
+    sys.exit(anyio.run(main))

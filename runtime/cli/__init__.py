@@ -50,5 +50,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return 2
-    result = handler(args)
+    try:
+        result = handler(args)
+    except BrokenPipeError:
+        # The reader went away (`runtime run logs ID | head`): not an error.
+        # Point stdout at devnull so the interpreter's final flush stays quiet.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return int(result or 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -89,14 +90,17 @@ async def test_a_lazy_job_that_fails_to_build_is_a_served_load_error(tmp_path: P
     assert "report config missing" in snapshot.error.message
 
 
-def test_demo_runs_and_stops_its_server() -> None:
+def test_demo_launches_a_run_and_stops_every_process(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "demo.py")], capture_output=True, text=True, timeout=60
+        [sys.executable, str(EXAMPLES / "demo.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "RUNTIME_HOME": str(tmp_path / "home")},
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "double [op, sync] <- extract" in out
-    assert "order_count (group default) depends on raw_orders" in out
-    assert "hourly_etl: '0 * * * *' -> etl" in out
-    assert "every_third_tick: every 60 s -> etl" in out
-    assert "shut down with status 0" in out
+    assert "hello_world" in out and "remote_hello" in out and "orders_pipeline" in out
+    assert "RUN_STARTING" in out and "STEP_SUCCESS" in out and "RUN_SUCCESS" in out
+    assert "double" in out and "extract" in out
+    assert "code server processes still running: none" in out
