@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
 import anyio
@@ -68,6 +69,7 @@ class RunDriver:
         record: RunRecord,
         request: ExecuteRunRequest,
         connect: Callable[[], AbstractAsyncContextManager[ServerConnection]],
+        slot: Callable[[], AbstractAsyncContextManager[None]] | None = None,
     ) -> None:
         self._instance = instance
         self._record = record
@@ -80,6 +82,9 @@ class RunDriver:
         self._cancel_requested = anyio.Event()
         self._streaming = anyio.Event()
         self._connection: ServerConnection | None = None
+        self._slot = slot
+        # Set while the run waits for a slot from a queued run coordinator.
+        self._queue_scope: anyio.CancelScope | None = None
 
     # --- public -------------------------------------------------------------
 
@@ -88,13 +93,19 @@ class RunDriver:
         if self.finished.is_set() or self._cancel_requested.is_set():
             return
         self._cancel_requested.set()
+        if self._queue_scope is not None:
+            self._queue_scope.cancel()
+            return
         if self.status in (RunStatus.STARTING, RunStatus.STARTED):
             await self._set_status(RunStatus.CANCELING)
 
     async def run(self) -> None:
         """The task body: never raises for the run's own failures; they become events."""
         try:
-            await self._run()
+            if self._slot is None:
+                await self._run()
+            else:
+                await self._run_when_slot_free(self._slot)
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
                 await self._fail_unfinished(exc)
@@ -103,6 +114,25 @@ class RunDriver:
             self.finished.set()
 
     # --- the run ------------------------------------------------------------
+
+    async def _run_when_slot_free(
+        self, slot: Callable[[], AbstractAsyncContextManager[None]]
+    ) -> None:
+        async with AsyncExitStack() as stack:
+            with anyio.CancelScope() as waiting:
+                self._queue_scope = waiting
+                if self._cancel_requested.is_set():
+                    # Cancelled between launch and this task's first step.
+                    waiting.cancel()
+                await stack.enter_async_context(slot())
+            self._queue_scope = None
+            if waiting.cancelled_caught or self._cancel_requested.is_set():
+                # Cancelled while queued: it never started.
+                self._emit("RUN_CANCELED")
+                await self._instance.event_writer.flush(self.run_id)
+                await self._set_status(RunStatus.CANCELED)
+                return
+            await self._run()
 
     async def _run(self) -> None:
         self._emit("RUN_STARTING")

@@ -20,6 +20,7 @@ from runtime.errors import (
     UnknownJobError,
 )
 from runtime.protocol.messages import ExecuteRunRequest, ValidateRunRequest
+from runtime.runs.coordinator import RunCoordinator
 from runtime.runs.driver import RunDriver, ServerConnection
 from runtime.runs.handle import RunHandle
 
@@ -111,6 +112,7 @@ class RunLauncher:
         self._task_group = task_group
         self._options = options
         self._drivers: dict[str, RunDriver] = {}
+        self._coordinator = RunCoordinator(instance.config.run_coordinator)
 
     async def launch(
         self,
@@ -166,7 +168,12 @@ class RunLauncher:
             if kind == "run_worker"
             else functools.partial(_location_connection, target)
         )
-        driver = RunDriver(self._instance, record, request, connect)
+        slot = (
+            functools.partial(self._coordinator.slot, run_tags)
+            if self._coordinator.kind == "queued"
+            else None
+        )
+        driver = RunDriver(self._instance, record, request, connect, slot)
         self._drivers[record.run_id] = driver
         self._task_group.start_soon(self._drive, driver)
         return RunHandle(self._instance, record, driver=driver)
