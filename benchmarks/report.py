@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from benchmarks.harness import Figure
 
 RESULTS_DIR = Path(__file__).parent / "results"
+# The issue's target wherever a floor is measured: within this factor of it.
+FLOOR_FACTOR = 2.0
 
 
 @dataclass(slots=True)
@@ -47,6 +49,13 @@ class Row:
             return self.ours.median >= self.target
         return self.ours.median <= self.target
 
+    @property
+    def within_floor(self) -> bool | None:
+        """True when ours is within FLOOR_FACTOR of the floor; None without both."""
+        if self.ours is None or self.floor is None:
+            return None
+        return self.ours.median <= FLOOR_FACTOR * self.floor.median
+
     def to_json(self) -> dict[str, Any]:
         return {
             "scenario": self.scenario,
@@ -59,6 +68,7 @@ class Row:
             "target": self.target,
             "target_met": self.target_met,
             "higher_is_better": self.higher_is_better,
+            "within_2x_floor": self.within_floor,
             "note": self.note,
         }
 
@@ -120,7 +130,7 @@ def table(rows: Sequence[Row]) -> str:
                 row.unit,
                 _figure(row.ours),
                 _figure(row.floor),
-                _ratio(row.ours, row.floor),
+                _ratio(row.ours, row.floor) + (" MISSED" if row.within_floor is False else ""),
                 _figure(row.peer),
                 _ratio(row.ours, row.peer) if row.higher_is_better else _ratio(row.peer, row.ours),
                 target,

@@ -50,7 +50,13 @@ def job_file(
 
 
 def load_job(file: Path) -> JobDefinition:
-    """Import the generated module under its own name and return its job."""
+    """Import the generated module under its own name and return its job.
+
+    Its folder goes on sys.path, as the code server's loader does, so that
+    process workers can import the step functions by module name.
+    """
+    if str(file.parent) not in sys.path:
+        sys.path.insert(0, str(file.parent))
     spec = importlib.util.spec_from_file_location(file.stem, file)
     if spec is None or spec.loader is None:
         raise RuntimeError(f"Cannot import the generated job file {file}.")
