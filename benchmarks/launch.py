@@ -100,12 +100,8 @@ def run(settings: Settings) -> list[Row]:
     p50 = Row("launch", f"1 step, {sequential} sequential", "p50", "ms", target=TARGET_P50_MS)
     p99 = Row("launch", f"1 step, {sequential} sequential", "p99", "ms")
     burst = Row("launch", f"1 step, {concurrent} at once", "total", "ms")
-    per_run = Row(
-        "launch",
-        f"1 step, {concurrent} at once (dagster {peer_concurrent})",
-        "total / runs",
-        "ms",
-    )
+    peer_count = f" (dagster {peer_concurrent})" if settings.peer_python is not None else ""
+    per_run = Row("launch", f"1 step, {concurrent} at once{peer_count}", "total / runs", "ms")
     notes: list[str] = []
     try:
         ours = anyio.run(measure_ours, settings, sequential, concurrent)

@@ -37,6 +37,9 @@ PEER_IN_PROCESS = {100: generate.SHAPES, 1_000: ("layered",)}
 QUICK_PEER_IN_PROCESS = {100: ("layered",)}
 # Dagster's multiprocess executor starts a process per step (about 1 s each).
 MULTIPROCESS_STEPS = 10
+# The same jobs through the whole path: workspace, code server, stored events.
+LAUNCHED_SIZES = (1_000, 10_000)
+QUICK_LAUNCHED_SIZES = (1_000,)
 
 
 def job_file(
@@ -129,6 +132,54 @@ async def measure_ours(
     return await acollect(once, repeats=repeats, warmup=settings.warmup)
 
 
+async def measure_ours_launched(settings: Settings, file: Path, n: int) -> dict[str, Figure]:
+    """The whole path: `launch_run` on a warm workspace until `wait()` (every event stored)."""
+    from runtime import Instance, Workspace
+
+    async with (
+        Instance.ephemeral() as instance,
+        Workspace.from_targets(python_files=[str(file)], instance=instance) as ws,
+    ):
+        location = ws.locations[file.stem]
+        if location.status != "loaded":
+            raise RuntimeError(f"Location {file.stem} is {location.status}: {location.error}")
+
+        async def once() -> dict[str, float]:
+            start = time.perf_counter()
+            run = await ws.launch_run(job=generate.OPS_JOB, location=file.stem)
+            result = await run.wait()
+            seconds = time.perf_counter() - start
+            succeeded = sum(1 for step in result.steps.values() if step.status == "SUCCESS")
+            if result.status != "SUCCESS" or succeeded != n:
+                raise RuntimeError(
+                    f"Run {run.run_id} of {file.name} ended {result.status} with {succeeded} of {n} steps."
+                )
+            return {"seconds": seconds, "events": float(result.event_count)}
+
+        repeats = min(settings.repeats, 3) if n >= 10_000 else settings.repeats
+        return await acollect(once, repeats=repeats, warmup=settings.warmup)
+
+
+def _launched_row(settings: Settings, n: int, shape: generate.Shape, mode: str) -> Row:
+    label = f"{n} {shape} {mode} (launch_run)"
+    target = TARGET_MS_PER_STEP if (n == 1_000 and mode == "async") else None
+    row = Row("steps", label, "per step", "ms", target=target)
+    file = job_file(settings, n, shape, mode, "runtime")
+    try:
+        ours = anyio.run(measure_ours_launched, settings, file, n)
+        row.ours = ours["seconds"].scaled(1000 / n)
+        row.note = (
+            f"wall {ours['seconds'].median * 1000:.0f} ms, {ours['events'].median:.0f} events, "
+            "through the code server"
+        )
+    except ImportError as exc:
+        row.note = f"not available yet ({exc})"
+    except (RuntimeError, TimeoutError) as exc:
+        row.note = f"ours failed: {str(exc).splitlines()[0]}"
+        print(f"steps: ours failed for {label}:\n{exc}", file=sys.stderr)
+    return row
+
+
 def measure_peer(settings: Settings, file: Path, n: int, executor: str) -> Figure:
     assert settings.peer_python is not None
     repeats = 1 if n >= 1_000 or executor == "multiprocess" else settings.peer_repeats
@@ -194,4 +245,7 @@ def run(settings: Settings) -> list[Row]:
                 rows.append(_row(settings, n, shape, mode, "in_process"))
     if not settings.quick:
         rows.append(_row(settings, MULTIPROCESS_STEPS, "layered", "sync", "multiprocess"))
+    for n in settings.pick(LAUNCHED_SIZES, QUICK_LAUNCHED_SIZES):
+        for mode in MODES:
+            rows.append(_launched_row(settings, n, "layered", mode))
     return rows
