@@ -24,8 +24,8 @@ from pathlib import Path
 import anyio
 
 from runtime import Workspace
-from runtime.cli.common import describe_event, format_table
-from runtime.cli.workspace_cmd import format_table as format_locations
+from runtime.cli.common import describe_event, format_steps
+from runtime.cli.workspace_cmd import format_locations
 from runtime.workspace.config import grpc_server_spec, load_workspace_file
 
 HERE = Path(__file__).resolve().parent
@@ -88,11 +88,7 @@ async def main() -> int:
             async for event in run.events():
                 print(describe_event(event))
             result = await run.wait()
-            rows = [
-                (key, step.status, f"{(step.duration or 0) * 1000:.1f} ms")
-                for key, step in result.steps.items()
-            ]
-            print("\n" + format_table(("STEP", "STATUS", "DURATION"), rows))
+            print("\n" + format_steps(result))
             print(f"\nrun {run.run_id}: {result.status} in {(result.duration or 0) * 1000:.1f} ms")
 
             remote_run = await ws.launch_run(job="__ASSET_JOB", location="remote_hello")

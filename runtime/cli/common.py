@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from runtime.protocol.messages import RunEvent
+    from runtime.runs.result import RunResult
     from runtime.workspace.spec import LocationSpec
 
 
@@ -77,3 +78,18 @@ def parse_tags(values: Sequence[str]) -> dict[str, str] | None:
             return None
         tags[key] = val
     return tags
+
+
+def format_steps(result: RunResult) -> str:
+    """The table of a run's steps: status, duration, attempts and what went wrong."""
+    rows = [
+        (
+            key,
+            step.status,
+            f"{step.duration * 1000:.1f} ms" if step.duration is not None else "-",
+            str(step.attempts),
+            f"{step.error.type}: {step.error.message}" if step.error else step.skip_reason or "",
+        )
+        for key, step in result.steps.items()
+    ]
+    return format_table(("STEP", "STATUS", "DURATION", "ATTEMPTS", "DETAIL"), rows)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.cli.common import (
     describe_event,
+    format_steps,
     format_table,
     parse_tags,
     specs_from_args,
@@ -165,17 +166,8 @@ async def _follow(ws: Workspace, run: RunHandle) -> RunResult:
     async for event in run.events():
         print(describe_event(event), flush=True)
     result = await run.wait()
-    rows = [
-        (
-            key,
-            step.status,
-            f"{step.duration * 1000:.1f} ms" if step.duration is not None else "-",
-            (f"{step.error.type}: {step.error.message}" if step.error else step.skip_reason or ""),
-        )
-        for key, step in result.steps.items()
-    ]
     print()
-    print(format_table(("STEP", "STATUS", "DURATION", "DETAIL"), rows))
+    print(format_steps(result))
     took = f" in {result.duration:.3f} s" if result.duration is not None else ""
     print(f"\nrun {run.run_id} {result.status}{took}")
     return result

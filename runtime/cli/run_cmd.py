@@ -6,7 +6,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from runtime.cli.common import describe_event, format_table
+from runtime.cli.common import describe_event, format_steps, format_table
 
 if TYPE_CHECKING:
     import argparse
@@ -117,19 +117,7 @@ def _show(args: argparse.Namespace) -> int:
         if record.failure_reason:
             print(f"failure   {record.failure_reason}")
         print(f"events    {len(events)}\n")
-        rows = [
-            (
-                key,
-                step.status,
-                f"{step.duration * 1000:.1f} ms" if step.duration is not None else "-",
-                str(step.attempts),
-                f"{step.error.type}: {step.error.message}"
-                if step.error
-                else step.skip_reason or "",
-            )
-            for key, step in result.steps.items()
-        ]
-        print(format_table(("STEP", "STATUS", "DURATION", "ATTEMPTS", "DETAIL"), rows))
+        print(format_steps(result))
         return 0
 
     return _with_instance(body)

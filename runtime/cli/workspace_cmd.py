@@ -6,9 +6,9 @@ every location as the Workspace API does, print, and stop them again.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
+from runtime.cli.common import format_table, specs_from_args
 from runtime.workspace.targets import add_target_arguments
 
 if TYPE_CHECKING:
@@ -52,20 +52,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         command.set_defaults(handler=handler)
 
 
-def _specs(args: argparse.Namespace) -> list[LocationSpec] | None:
-    """The targets of the command line, or None after printing why they are invalid."""
-    from pathlib import Path
-
-    from runtime.errors import WorkspaceConfigError
-    from runtime.workspace.targets import TargetOptions, resolve_targets
-
-    try:
-        return resolve_targets(TargetOptions.from_namespace(args), Path.cwd())
-    except WorkspaceConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return None
-
-
 def _load(specs: list[LocationSpec], startup_timeout: float) -> list[CodeLocation]:
     """Start the workspace, take its locations as they are once loaded, stop it."""
     import logging
@@ -101,32 +87,26 @@ def _load_time(location: CodeLocation) -> str:
     return f"{location.load_seconds:.2f} s"
 
 
-def format_table(locations: list[CodeLocation]) -> str:
+def format_locations(locations: list[CodeLocation]) -> str:
     """The `workspace list` table: one row per location, columns padded to fit."""
-    header = ("LOCATION", "STATUS", "JOBS", "ASSETS", "LOAD TIME", "ERROR")
-    rows = [header]
+    rows = []
     for location in locations:
         jobs, assets = _counts(location)
         error = location.error.first_line if location.error is not None else ""
         rows.append((location.name, location.status, jobs, assets, _load_time(location), error))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
-    lines = []
-    for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
-        lines.append("  ".join([*cells, row[-1]]).rstrip())
-    return "\n".join(lines)
+    return format_table(("LOCATION", "STATUS", "JOBS", "ASSETS", "LOAD TIME", "ERROR"), rows)
 
 
 def _list(args: argparse.Namespace) -> int:
-    specs = _specs(args)
+    specs = specs_from_args(args)
     if specs is None:
         return 1
-    print(format_table(_load(specs, args.startup_timeout)))
+    print(format_locations(_load(specs, args.startup_timeout)))
     return 0
 
 
 def _validate(args: argparse.Namespace) -> int:
-    specs = _specs(args)
+    specs = specs_from_args(args)
     if specs is None:
         return 1
     locations = _load(specs, args.startup_timeout)
