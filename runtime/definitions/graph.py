@@ -30,7 +30,13 @@ DEFAULT_OUTPUT = "result"
 ASSET_JOB_NAME = "__ASSET_JOB"
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+# OpDefinition, StepInput and StepNode are built once per asset or step, tens
+# of thousands of times for a large location: they are plain slotted
+# dataclasses because a frozen one's __init__ costs three times as much
+# (object.__setattr__ per field). Treat them as immutable all the same.
+
+
+@dataclass(slots=True, eq=False)
 class OpDefinition:
     """A unit of user computation: an @op, or the compute of an @asset.
 
@@ -59,7 +65,7 @@ class OpDefinition:
     cpu_bound: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StepInput:
     """Where one data input of a step comes from."""
 
@@ -68,7 +74,7 @@ class StepInput:
     upstream_output: str = DEFAULT_OUTPUT
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class StepNode:
     """One step of a job: an op placed in the graph under a unique key."""
 

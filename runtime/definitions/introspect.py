@@ -33,7 +33,7 @@ _VARARGS = 0x04
 _VARKEYWORDS = 0x08
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per asset, and frozen __init__ is slow
 class FunctionParams:
     """What a step function's signature asks for."""
 

@@ -7,12 +7,12 @@ step that runs it.
 
 from __future__ import annotations
 
-import gc
 from typing import TYPE_CHECKING
 
 import msgspec
 
 from runtime.definitions.config import config_json_schema
+from runtime.gc_pause import gc_paused
 from runtime.protocol.messages import (
     AssetSnapshot,
     JobSnapshot,
@@ -39,13 +39,8 @@ def build_snapshot(
     """
     # Tens of thousands of small objects are made here and none form cycles;
     # the cyclic collector would only rescan them again and again.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         return _build(repo, location_name=location_name, server_id=server_id, timings=timings)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
 
 
 def _build(

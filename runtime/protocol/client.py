@@ -17,6 +17,7 @@ import contextlib
 from typing import TYPE_CHECKING, TypeVar
 
 from runtime.errors import CodeLocationError, ProtocolVersionError
+from runtime.gc_pause import gc_paused
 from runtime.protocol import messages as m
 from runtime.protocol.envelope import decode_payload, join_chunks, unwrap, wrap
 from runtime.protocol.transport import format_address, open_channel, parse_address
@@ -186,7 +187,8 @@ class CodeLocationClient:
         with self._translate_errors("get_snapshot", timeout):
             async for chunk in stub.get_snapshot(wrap(m.SnapshotRequest()), timeout=timeout):
                 chunks.append(chunk)
-        return decode_payload(join_chunks(chunks, peer=self._peer), _snapshot, peer=self._peer)
+        with gc_paused():
+            return decode_payload(join_chunks(chunks, peer=self._peer), _snapshot, peer=self._peer)
 
     async def shutdown(
         self, grace_seconds: float = 0.0, *, timeout: float | None = None
