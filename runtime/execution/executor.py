@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     import msgspec
     from anyio.abc import TaskGroup, TaskStatus
 
+    from runtime.definitions.graph import OpDefinition
     from runtime.execution.events import EventSink
     from runtime.execution.io_manager import IOManager
     from runtime.execution.plan import ExecutionPlan, PlannedStep
@@ -275,7 +276,7 @@ class _Run:
         if self.cancel.cancelled:
             self._begin_canceling()
             return
-        if self.use_processes and any(not s.node.op.is_async for s in self.plan.steps.values()):
+        if any(self._in_worker_process(s.node.op) for s in self.plan.steps.values()):
             self._open_process_pool()
         async with anyio.create_task_group() as threads:
             self.thread_group = threads
@@ -293,6 +294,11 @@ class _Run:
             task_status.started()
             await self.all_done.wait()
 
+    def _in_worker_process(self, op: OpDefinition) -> bool:
+        # Sync steps go to worker processes with the multiprocess executor, and
+        # with any executor when the op says it is CPU-bound (@op(cpu_bound=True)).
+        return not op.is_async and (self.use_processes or op.cpu_bound)
+
     def _check_done(self) -> None:
         # Nothing runs, nothing waits for a retry, and the last dispatch started nothing.
         if self.running == 0 and self.retry_waits == 0:
@@ -301,7 +307,9 @@ class _Run:
     def _open_process_pool(self) -> None:
         from runtime.execution.processes import StepProcessPool, default_worker_count
 
-        sync_ops = [s.node.op for s in self.plan.steps.values() if not s.node.op.is_async]
+        sync_ops = [
+            s.node.op for s in self.plan.steps.values() if self._in_worker_process(s.node.op)
+        ]
         limit = 0 if math.isinf(self.max_concurrent) else int(self.max_concurrent)
         workers = min(default_worker_count(limit), len(sync_ops))
         modules = {op.fn.__module__ for op in sync_ops}
@@ -392,7 +400,7 @@ class _Run:
         if self.canceling or self.async_group is None or self.thread_group is None:
             return
         on_loop = self.async_group.start_soon
-        in_thread = on_loop if self.process_pool is not None else self.thread_group.start_soon
+        in_thread = self.thread_group.start_soon
         steps = self.plan.steps
         for pool, queue in self.ready.items():
             limit = self.pool_limits[pool] if pool is not None else 0
@@ -403,7 +411,10 @@ class _Run:
                     self.pool_running[pool] += 1
                 self.running += 1
                 key = queue.popleft()
-                (on_loop if steps[key].node.op.is_async else in_thread)(self._run_step, key)
+                op = steps[key].node.op
+                # Process steps are awaited on the loop like async ones.
+                awaited_on_loop = op.is_async or self._in_worker_process(op)
+                (on_loop if awaited_on_loop else in_thread)(self._run_step, key)
 
     def _release(self, step: PlannedStep) -> None:
         self.running -= 1
@@ -462,7 +473,7 @@ class _Run:
             if op.is_async:
                 self.in_flight[key] = "async"
                 value = await self._call_async(step, context)
-            elif self.process_pool is not None:
+            elif self.process_pool is not None and self._in_worker_process(op):
                 self.in_flight[key] = "process"
                 value, context = await self._call_in_process(step, step_capture, attempt)
             else:

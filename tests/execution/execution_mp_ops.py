@@ -49,3 +49,8 @@ def sleeps_forever(context: StepContext) -> None:
 @op
 def decorated(x: int) -> int:
     return x * 100
+
+
+def here(x: int) -> int:
+    """A plain sync step: runs in a thread of the executing process."""
+    return os.getpid()

@@ -33,6 +33,7 @@ def make_op(
     retry_policy: RetryPolicy | None = None,
     asset_key: str | None = None,
     config_type: Any = None,
+    cpu_bound: bool = False,
 ) -> OpDefinition:
     """An OpDefinition read from fn's signature, the way the decorators make one."""
     params = inspect.signature(fn).parameters
@@ -46,6 +47,7 @@ def make_op(
         pool=pool,
         retry_policy=retry_policy,
         asset_key=asset_key,
+        cpu_bound=cpu_bound,
     )
 
 

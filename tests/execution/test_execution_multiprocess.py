@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
-from execution_mp_ops import chatty, decorated, fails, in_worker, seed, sleeps_forever, unpack
+from execution_mp_ops import (
+    chatty,
+    decorated,
+    fails,
+    here,
+    in_worker,
+    seed,
+    sleeps_forever,
+    unpack,
+)
 from graph_builders import check_events, make_job, make_op, run_job, step
 
 from runtime.execution.events import ListSink
@@ -143,3 +152,19 @@ async def test_a_step_function_defined_in_a_local_scope_cannot_go_to_a_worker() 
     outcome, _ = await run_job(job, executor="multiprocess")
     error = outcome.steps["local"].error
     assert error is not None and "not importable from its module's top level" in error.message
+
+
+async def test_cpu_bound_ops_go_to_processes_with_the_in_process_executor() -> None:
+    job = make_job(
+        "mixed",
+        step("seed", seed),
+        step("crunch", make_op(in_worker, name="crunch", cpu_bound=True), x="seed"),
+        step("here", here, x="seed"),
+    )
+    io = InMemoryIOManager()
+    outcome, events = await run_job(job, io_manager=io, executor="in_process")
+    assert outcome.status == "SUCCESS"
+    worker_pid, value = io.load("crunch", "result")
+    assert value == 21
+    assert worker_pid != os.getpid()
+    assert io.load("here", "result") == os.getpid()
