@@ -43,6 +43,12 @@ def register(subparsers: Any) -> None:
     where = listen.add_mutually_exclusive_group(required=True)
     where.add_argument("-p", "--port", type=int, help="TCP port; 0 picks a free one.")
     where.add_argument("-s", "--socket", help="Unix socket path (created with mode 0600).")
+    listen.add_argument(
+        "--ssl-certfile", help="Serve TLS on the TCP port with this PEM certificate chain."
+    )
+    listen.add_argument(
+        "--ssl-keyfile", help="The certificate's private key (default: inside --ssl-certfile)."
+    )
 
     life = grpc.add_argument_group("lifecycle")
     life.add_argument(
@@ -78,6 +84,10 @@ def _grpc(args: argparse.Namespace) -> int:
     parser: argparse.ArgumentParser = args.parser
     if args.port is not None and not 0 <= args.port <= 65535:
         parser.error(f"--port {args.port} is not a TCP port (0 to 65535).")
+    if args.ssl_keyfile is not None and args.ssl_certfile is None:
+        parser.error("--ssl-keyfile needs --ssl-certfile.")
+    if args.ssl_certfile is not None and args.socket is not None:
+        parser.error("--ssl-certfile applies to --port; a Unix socket is private already.")
     if args.heartbeat_timeout is not None:
         if not args.heartbeat:
             parser.error("--heartbeat-timeout needs --heartbeat.")
@@ -104,7 +114,22 @@ def _grpc(args: argparse.Namespace) -> int:
         heartbeat_timeout=args.heartbeat_timeout or DEFAULT_HEARTBEAT_TIMEOUT,
         lazy_load_user_code=args.lazy_load_user_code,
         load_status_file=args.load_status_file,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
     )
+    if options.ssl_certfile is not None:
+        import ssl
+
+        from runtime.protocol.tls import server_context
+
+        try:
+            server_context(options.ssl_certfile, options.ssl_keyfile)
+        except (OSError, ssl.SSLError) as exc:
+            parser.exit(
+                1,
+                f"runtime api grpc: cannot serve TLS with certificate {options.ssl_certfile}"
+                f"{f' and key {options.ssl_keyfile}' if options.ssl_keyfile else ''}: {exc}\n",
+            )
     from runtime.server.parent import ParentGoneError, die_with_parent
 
     try:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import AsyncIterator, Collection
 
     from grpclib._typing import IServable
@@ -101,8 +102,10 @@ async def serve(
     host: str = "127.0.0.1",
     port: int | None = None,
     path: str | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[BoundServer]:
-    """Listen on TCP `host:port` (port 0 picks a free one) or on a Unix socket `path`.
+    """Listen on TCP `host:port` (port 0 picks a free one) or on a Unix socket `path`,
+    with TLS when `ssl_context` is given.
 
     On exit the server stops accepting, cancels running handlers and waits for
     them, shielded from cancellation; the Unix socket file is removed. Raises
@@ -124,7 +127,7 @@ async def serve(
         address = format_address(host=bound_host, port=bound_port)
     server = Server(list(handlers))
     try:
-        await server.start(sock=sock)
+        await server.start(sock=sock, ssl=ssl_context)
     except BaseException:
         sock.close()
         raise
@@ -153,7 +156,9 @@ async def open_channel(
     """
     from grpclib.client import Channel
 
-    channel = Channel(host=host, port=port, path=path, ssl=True if ssl else None)
+    from runtime.protocol.tls import client_context
+
+    channel = Channel(host=host, port=port, path=path, ssl=client_context() if ssl else None)
     try:
         yield channel
     finally:

@@ -25,6 +25,8 @@ from runtime.server.location import LocationState
 from runtime.server.ready import ReadyInfo, format_ready_line
 
 if TYPE_CHECKING:
+    import ssl
+
     from runtime.protocol.messages import LoadTimings
     from runtime.server.options import ServerOptions
 
@@ -113,7 +115,13 @@ async def _serve(options: ServerOptions) -> int:
         runs = service.runs = RunManager()
         async with (
             runs,
-            serve([service], host=options.host, port=options.port, path=options.socket) as bound,
+            serve(
+                [service],
+                host=options.host,
+                port=options.port,
+                path=options.socket,
+                ssl_context=_ssl_context(options),
+            ) as bound,
         ):
             ready = ReadyInfo(address=bound.address, pid=os.getpid(), server_id=server_id)
             sys.stdout.write(format_ready_line(ready))
@@ -133,6 +141,14 @@ async def _serve(options: ServerOptions) -> int:
             await service.wait_for_runs(stop.grace_seconds)
         tg.cancel_scope.cancel()
     return stop.exit_status
+
+
+def _ssl_context(options: ServerOptions) -> ssl.SSLContext | None:
+    if options.ssl_certfile is None:
+        return None
+    from runtime.protocol.tls import server_context
+
+    return server_context(options.ssl_certfile, options.ssl_keyfile)
 
 
 def _heartbeat_expired(stop: StopRequest, options: ServerOptions) -> None:

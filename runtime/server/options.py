@@ -28,7 +28,12 @@ class ServerOptions:
     lazy_load_user_code: bool = False
     # Rewritten with import progress while user code loads (see loader.status_file).
     load_status_file: str | None = None
+    # TLS on the TCP port: the certificate chain and its key (or None: in the certfile).
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
 
     def __post_init__(self) -> None:
         if (self.port is None) == (self.socket is None):
             raise ValueError("A code server listens on exactly one of a port and a socket.")
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            raise ValueError("A TLS key needs its certificate (--ssl-certfile).")
