@@ -164,3 +164,23 @@ async def test_fifty_runs_at_once_are_all_stored(tmp_path: Path) -> None:
             events = await ws.instance.storage.get_events(run.run_id)
             check_complete(events, {"one", "add_one", "add_one_2", "total"})
         assert await ws.instance.storage.count_runs() == 50
+
+
+async def test_a_location_in_error_refuses_runs_and_the_rest_keep_working(tmp_path: Path) -> None:
+    from runs_helpers import PIPELINE
+
+    from runtime.instance.instance import Instance
+    from runtime.workspace.workspace import Workspace
+
+    broken = tmp_path / "broken.py"
+    broken.write_text("import no_such_module_anywhere\n")
+    async with Workspace.from_targets(
+        python_files=[PIPELINE, broken], instance=Instance.ephemeral(), restart=False
+    ) as ws:
+        assert ws.locations["broken"].status == "error"
+        with pytest.raises(CodeLocationError, match="'broken'.*no_such_module_anywhere"):
+            await ws.launch_run(job="anything", location="broken")
+        with pytest.raises(UnknownJobError, match="locations in error.*broken"):
+            await ws.launch_run(job="only_in_broken")
+        assert (await (await ws.launch_run(job="diamond")).wait()).status == "SUCCESS"
+        assert await ws.instance.storage.count_runs() == 1
