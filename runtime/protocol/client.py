@@ -13,6 +13,7 @@ the builtin TimeoutError.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import TYPE_CHECKING, TypeVar
 
@@ -122,6 +123,11 @@ class CodeLocationClient:
     @contextlib.contextmanager
     def _translate_errors(self, rpc: str, timeout: float | None) -> Iterator[None]:
         """Map grpclib and socket failures of one RPC onto this package's exceptions."""
+        with _withdraw_stray_cancels(), self._map_errors(rpc, timeout):
+            yield
+
+    @contextlib.contextmanager
+    def _map_errors(self, rpc: str, timeout: float | None) -> Iterator[None]:
         from grpclib.exceptions import GRPCError, StreamTerminatedError
         from grpclib.exceptions import ProtocolError as H2ProtocolError
 
@@ -232,3 +238,25 @@ class CodeLocationClient:
     ) -> m.TickResult:
         """Evaluate one sensor tick in the server; a user-code error is in TickResult.error."""
         return await self._unary("evaluate_sensor", request, _tick_result, timeout)
+
+
+@contextlib.contextmanager
+def _withdraw_stray_cancels() -> Iterator[None]:
+    """Undo the cancellation requests grpclib leaves on the caller's task.
+
+    grpclib wakes a call cut off by a lost connection with `task.cancel()`
+    and then raises its own error instead of CancelledError, so the request
+    is never withdrawn; the caller's cancel scopes (anyio's, asyncio.timeout)
+    would later misread it as their own. A real cancellation still propagates.
+    """
+    task = asyncio.current_task()
+    before = task.cancelling() if task is not None else 0
+    try:
+        yield
+    except asyncio.CancelledError:
+        raise
+    except BaseException:
+        if task is not None:
+            while task.cancelling() > before:
+                task.uncancel()
+        raise
