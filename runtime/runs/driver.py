@@ -148,9 +148,9 @@ class RunDriver:
             broken: list[Exception] = []
 
             async def consume() -> None:
-                # In a task of its own: grpclib wakes a call cut off by a lost
-                # connection with task.cancel() that it never withdraws, which
-                # must not leak into the driver's own cancel scopes.
+                # Beside _forward_cancel, which must be able to reach the
+                # server while the stream is open; whichever ends the stream
+                # stops the other.
                 try:
                     outcome.append(
                         await self._consume(connection.client.execute_run(self._request))

@@ -8,7 +8,6 @@ retried with backoff; `reload()` refreshes at once.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import time
@@ -23,7 +22,6 @@ from runtime.workspace.supervisor import (
     CALL_TIMEOUT,
     UNREACHABLE,
     ReloadRequest,
-    call_isolated,
     unreachable_failure,
 )
 
@@ -93,7 +91,7 @@ class RemoteSupervisor:
     async def _poll(self, client: CodeLocationClient) -> None:
         location = self._location
         try:
-            info = await call_isolated(functools.partial(client.server_info, timeout=CALL_TIMEOUT))
+            info = await client.server_info(timeout=CALL_TIMEOUT)
         except UNREACHABLE as exc:
             self._fail(unreachable_failure(location.name, location.spec.address, exc))
             return
@@ -115,8 +113,8 @@ class RemoteSupervisor:
             location._set_status("loading", error=location.error)
         started = anyio.current_time()
         try:
-            info = await call_isolated(functools.partial(client.server_info, timeout=CALL_TIMEOUT))
-            snapshot = await call_isolated(functools.partial(client.snapshot, timeout=CALL_TIMEOUT))
+            info = await client.server_info(timeout=CALL_TIMEOUT)
+            snapshot = await client.snapshot(timeout=CALL_TIMEOUT)
         except UNREACHABLE as exc:
             self._fail(unreachable_failure(location.name, location.spec.address, exc))
             return False

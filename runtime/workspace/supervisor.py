@@ -72,33 +72,6 @@ class LoadFailed(Exception):
         self.failure = failure
 
 
-async def call_isolated(call: Callable[[], Awaitable[T]]) -> T:
-    """Await one client call in a task of its own and return (or raise) its outcome.
-
-    grpclib wakes a call blocked on a lost connection with `task.cancel()` and
-    then raises its own error instead, leaving the task with a cancellation
-    request nobody withdraws; anyio's cancel scopes then misread a later
-    cancellation of that task. The throwaway task absorbs it. Raises
-    CodeLocationError when the call was cut off without an error of its own.
-    """
-    outcome: list[T] = []
-    errors: list[Exception] = []
-
-    async def run() -> None:
-        try:
-            outcome.append(await call())
-        except Exception as exc:
-            errors.append(exc)
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(run)
-    if errors:
-        raise errors[0]
-    if not outcome:
-        raise CodeLocationError("The call to the code server was cut off (connection lost).")
-    return outcome[0]
-
-
 async def first_of(*waits: Callable[[], Awaitable[object]]) -> None:
     """Return as soon as any of the awaitables returns; cancel the rest."""
     async with anyio.create_task_group() as tg:
@@ -300,10 +273,8 @@ class ManagedSupervisor:
         with anyio.move_on_after(max(0.0, deadline - anyio.current_time())):
             try:
                 # The server answers GetSnapshot once its lazy load finished.
-                snapshot = await call_isolated(client.snapshot)
-                info = await call_isolated(
-                    functools.partial(client.server_info, timeout=CALL_TIMEOUT)
-                )
+                snapshot = await client.snapshot()
+                info = await client.server_info(timeout=CALL_TIMEOUT)
             except UNREACHABLE as exc:
                 result = await self._failure_while_loading(process, exc)
             else:
@@ -367,9 +338,7 @@ class ManagedSupervisor:
         while process.returncode is None:
             await anyio.sleep(options.heartbeat_interval)
             try:
-                await call_isolated(
-                    functools.partial(client.heartbeat, sender, timeout=options.heartbeat_interval)
-                )
+                await client.heartbeat(sender, timeout=options.heartbeat_interval)
                 last_answer = anyio.current_time()
             except UNREACHABLE as exc:
                 if process.returncode is not None:
