@@ -586,9 +586,9 @@ class _Run:
             resources=dict(self.resources),
             retry_number=attempt,
         )
-        outcome = await self.process_pool.run(call)
-        for event_type, payload in outcome.events:
-            self.emit(event_type, step.key, payload)
+        outcome = await self.process_pool.run(
+            call, lambda event_type, payload: self.emit(event_type, step.key, payload)
+        )
         if outcome.retry_requested is not None:
             max_retries, wait = outcome.retry_requested
             raise RetryRequested(max_retries=max_retries, seconds_to_wait=wait)

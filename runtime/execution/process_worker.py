@@ -3,8 +3,10 @@
 The step function travels as a reference (module and qualified name) rather
 than by value: decorators replace the function in its module with the @op or
 @asset object, which plain pickling refuses. Logs and prints made in the
-worker are collected and sent back with the result, so the parent emits them
-as LOG events of the step.
+worker stream back to the parent as they happen, through a queue the pool
+hands every worker when it starts, and become LOG events of the step; the
+worker marks the end of each call in that queue, so the parent emits all of a
+step's logs before its outcome.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from runtime.protocol.messages import EnginePayload
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from multiprocessing.queues import SimpleQueue
 
     import msgspec
 
-    from runtime.protocol.messages import AnyPayload, ErrorInfo, EventType
+    from runtime.protocol.messages import AnyPayload, ErrorInfo, EventType, RunEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,8 @@ class ProcessStepCall:
     run_config: msgspec.Struct | None = None
     resources: dict[str, Any] = field(default_factory=dict)
     retry_number: int = 0
+    # Set by the pool: tags this call's events in the pool's event queue.
+    call_id: int = 0
 
 
 @dataclass(slots=True)
@@ -94,10 +99,32 @@ class ProcessStepOutcome:
     retry_requested: tuple[int, float] | None = None
 
 
+# The pool's event queue, set once in each worker by `init_worker`.
+_event_queue: SimpleQueue[tuple[Any, ...]] | None = None
+
+
+def init_worker(event_queue: SimpleQueue[tuple[Any, ...]]) -> None:
+    """Worker initializer: keep the queue through which events reach the parent live."""
+    global _event_queue
+    _event_queue = event_queue
+
+
+class _QueueSink:
+    """Sends each event to the parent as it is emitted."""
+
+    def __init__(self, queue: SimpleQueue[tuple[Any, ...]], call_id: int) -> None:
+        self._queue = queue
+        self._call_id = call_id
+
+    def put(self, event: RunEvent) -> None:
+        self._queue.put(("event", self._call_id, event.event_type, event.payload))
+
+
 def run_step(call: ProcessStepCall) -> ProcessStepOutcome:
     """Run one attempt of a step in this (worker) process; never raises for user errors."""
     capture.install()
-    sink = ListSink()
+    queue = _event_queue
+    sink: _QueueSink | ListSink = ListSink() if queue is None else _QueueSink(queue, call.call_id)
     emitter = EventEmitter(call.run_id, sink)
     step_capture = capture.StepCapture(emitter, call.step_key)
     token = capture.current_step.set(step_capture)
@@ -134,5 +161,8 @@ def run_step(call: ProcessStepCall) -> ProcessStepOutcome:
     finally:
         step_capture.flush()
         capture.current_step.reset(token)
-    outcome.events = [(event.event_type, event.payload) for event in sink.events]
+        if queue is not None:
+            queue.put(("done", call.call_id))
+    if isinstance(sink, ListSink):
+        outcome.events = [(event.event_type, event.payload) for event in sink.events]
     return outcome

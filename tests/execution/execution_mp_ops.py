@@ -54,3 +54,15 @@ def decorated(x: int) -> int:
 def here(x: int) -> int:
     """A plain sync step: runs in a thread of the executing process."""
     return os.getpid()
+
+
+def logs_then_waits(context: StepContext) -> str:
+    """Logs, then blocks until the test saw that log line arrive in the parent."""
+    context.log.info("first line, before waiting")
+    release = Path(context.resources["release_file"])
+    deadline = time.monotonic() + 20
+    while not release.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the log line never reached the parent while the step ran")
+        time.sleep(0.01)
+    return "released"

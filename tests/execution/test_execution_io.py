@@ -49,8 +49,10 @@ async def test_filesystem_layout_and_asset_values(tmp_path: Path) -> None:
     io = FilesystemIOManager(tmp_path, "run-a")
     outcome, events = await run_job(asset_job(), run_id="run-a", io_manager=io)
     assert outcome.status == "SUCCESS"
-    stored = tmp_path / "run-a" / "doubled" / "result.pickle"
-    assert pickle.loads(stored.read_bytes()) == [2, 4, 6]
+    # A fresh manager over the same directory reads what the run stored.
+    reread = FilesystemIOManager(tmp_path, "run-a")
+    assert reread.load("doubled", "result") == [2, 4, 6]
+    assert (tmp_path / "run-a" / "outputs.log").is_file()
     assert pickle.loads((tmp_path / "assets" / "summed.pickle").read_bytes()) == 12
     assert io.load_asset("numbers") == [1, 2, 3]
     materialized = [e.payload for e in events if e.event_type == "ASSET_MATERIALIZATION"]
@@ -126,8 +128,8 @@ async def test_re_execution_from_failure_reuses_the_parent_outputs(tmp_path: Pat
     assert list(child.steps) == ["fragile", "final"]
     assert child_io.load("final", "result") == 22
     assert all(e.step_key != "source" for e in events)
-    # The reused output now lives in the child's directory too, for a grandchild run.
-    assert (tmp_path / "child" / "source" / "result.pickle").exists()
+    # The reused output now lives in the child's log too, for a grandchild run.
+    assert FilesystemIOManager(tmp_path, "child").load("source", "result") == 10
     grandchild_io = FilesystemIOManager(tmp_path, "grandchild", parent_run_id="child")
     assert grandchild_io.load("source", "result") == 10
 
@@ -151,8 +153,10 @@ def test_missing_outputs_raise_output_not_found(tmp_path: Path) -> None:
 def test_odd_keys_stay_inside_the_base_directory(tmp_path: Path) -> None:
     io = FilesystemIOManager(tmp_path / "base", "r")
     io.store("..", "../result", 1, asset_key="../../escape")
-    for path in (tmp_path).rglob("*.pickle"):
-        assert (tmp_path / "base") in path.parents
+    io.flush()
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert (tmp_path / "base") in path.parents
     assert io.load("..", "../result") == 1
     assert io.load_asset("../../escape") == 1
 
@@ -177,9 +181,9 @@ async def test_write_behind_passes_values_in_memory_and_persists_them_before_the
     outcome, events = await run_job(job, run_id="run-wb", io_manager=io)
     assert outcome.status == "SUCCESS"
     assert received == [[1, 2, 3, 99]]
-    stored = tmp_path / "run-wb" / "numbers" / "result.pickle"
-    assert pickle.loads(stored.read_bytes()) == [1, 2, 3]
-    assert pickle.loads((tmp_path / "run-wb" / "mutate" / "result.pickle").read_bytes()) == 4
+    stored = FilesystemIOManager(tmp_path, "run-wb")
+    assert stored.load("numbers", "result") == [1, 2, 3]
+    assert stored.load("mutate", "result") == 4
     assert pickle.loads((tmp_path / "assets" / "numbers.pickle").read_bytes()) == [1, 2, 3]
     assert not [e for e in events if e.event_type == "ENGINE_EVENT"]
 
@@ -202,3 +206,21 @@ async def test_write_failures_are_reported_before_the_run_ends(tmp_path: Path) -
     assert isinstance(engine[0], EnginePayload)
     assert "Output 'result' of step 'numbers' could not be written" in engine[0].message
     assert events[-1].event_type == "RUN_SUCCESS"
+
+
+def test_a_torn_last_record_is_ignored_and_later_records_win(tmp_path: Path) -> None:
+    io = FilesystemIOManager(tmp_path, "torn")
+    io.store("a", "result", 1)
+    io.store("b", "result", [2])
+    io.store("a", "result", 3)
+    io.flush()
+    log = tmp_path / "torn" / "outputs.log"
+    whole = log.read_bytes()
+    # A process killed in the middle of writing one more record: its header
+    # and the start of its key made it to disk, the rest did not.
+    log.write_bytes(whole + whole[:15])
+    reread = FilesystemIOManager(tmp_path, "torn")
+    assert reread.load("a", "result") == 3
+    assert reread.load("b", "result") == [2]
+    with pytest.raises(OutputNotFoundError, match="step 'c'"):
+        reread.load("c", "result")

@@ -14,6 +14,7 @@ from execution_mp_ops import (
     fails,
     here,
     in_worker,
+    logs_then_waits,
     seed,
     sleeps_forever,
     unpack,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from runtime.execution.executor import RunOutcome
+    from runtime.protocol.messages import RunEvent
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -168,3 +170,31 @@ async def test_cpu_bound_ops_go_to_processes_with_the_in_process_executor() -> N
     assert value == 21
     assert worker_pid != os.getpid()
     assert io.load("here", "result") == os.getpid()
+
+
+async def test_logs_from_a_process_step_arrive_while_it_runs(tmp_path: Path) -> None:
+    release = tmp_path / "release"
+
+    class ReleasingSink(ListSink):
+        """Lets the step finish only once its first log line has reached this process."""
+
+        def put(self, event: RunEvent) -> None:
+            super().put(event)
+            payload = event.payload
+            if isinstance(payload, LogPayload) and "before waiting" in payload.message:
+                release.write_text("seen")
+
+    job = make_job("live", step("logs_then_waits", logs_then_waits))
+    plan = ExecutionPlan.build(job)
+    sink = ReleasingSink()
+    outcome = await execute_plan(
+        plan,
+        run_id="live-logs",
+        sink=sink,
+        executor="multiprocess",
+        resources={"release_file": str(release)},
+    )
+    assert outcome.status == "SUCCESS", sink.events
+    kinds = [(e.event_type, e.step_key) for e in sink.events]
+    log_at = kinds.index(("LOG", "logs_then_waits"))
+    assert log_at < kinds.index(("STEP_SUCCESS", "logs_then_waits"))

@@ -11,6 +11,7 @@ import anyio
 import pytest
 from helpers_server import start_code_server
 
+from runtime.execution.io_manager import FilesystemIOManager
 from runtime.protocol import messages as m
 
 if TYPE_CHECKING:
@@ -127,7 +128,7 @@ async def test_execute_run_streams_every_event_in_order_and_stores_outputs(
         "STEP_SUCCESS",
     ]
     # Outputs were on disk before the run's final event.
-    assert pickle.loads((storage / "run-1" / "total" / "result.pickle").read_bytes()) == 60
+    assert FilesystemIOManager(storage, "run-1").load("total", "result") == 60
     assert pickle.loads((storage / "assets" / "numbers.pickle").read_bytes()) == [1, 2, 3]
 
 
@@ -157,7 +158,7 @@ async def test_re_execution_reads_reused_outputs_from_the_parent_run(
     assert first[-1].event_type == "RUN_SUCCESS"
     assert second[-1].event_type == "RUN_SUCCESS"
     assert {e.step_key for e in second} == {None, "total"}
-    assert pickle.loads((storage / "child" / "total" / "result.pickle").read_bytes()) == 30
+    assert FilesystemIOManager(storage, "child").load("total", "result") == 30
 
 
 async def test_a_run_that_cannot_start_ends_with_a_run_failure(location: Path) -> None:
