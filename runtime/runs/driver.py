@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from runtime.instance.records import RunStatus
+from runtime.protocol.error_info import error_info
 from runtime.protocol.messages import (
     EnginePayload,
     ErrorInfo,
@@ -106,10 +107,16 @@ class RunDriver:
                 await self._run()
             else:
                 await self._run_when_slot_free(self._slot)
-        except BaseException as exc:
+        except anyio.get_cancelled_exc_class() as exc:
             with anyio.CancelScope(shield=True):
                 await self._fail_unfinished(exc)
             raise
+        except Exception as exc:
+            # A bug or a storage failure: record it on the run, and keep it
+            # from tearing down the other runs of the workspace.
+            logger.exception("driving run %s failed", self.run_id)
+            with anyio.CancelScope(shield=True):
+                await self._fail_unfinished(exc)
         finally:
             self.finished.set()
 
@@ -142,7 +149,13 @@ class RunDriver:
             return
         ended: str | None = None
         failure: str | None = None
-        async with self._connect() as connection:
+        async with AsyncExitStack() as stack:
+            try:
+                connection = await stack.enter_async_context(self._connect())
+            except Exception as exc:  # no server for this run: a run worker that failed to load
+                error = error_info(exc)
+                await self._end_failed(f"The run could not start: {exc}", error)
+                return
             self._connection = connection
             outcome: list[str | None] = []
             broken: list[Exception] = []

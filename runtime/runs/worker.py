@@ -36,6 +36,20 @@ async def open_run_worker(
         raise CodeLocationError(
             f"Location {spec.name!r} is a grpc_server: the workspace cannot start run workers for it."
         )
+    try:
+        async with _worker_process(spec, options) as opened:
+            yield opened
+    except BaseExceptionGroup as group:
+        # The worker's task group wraps what went wrong; callers want the error itself.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
+
+
+@asynccontextmanager
+async def _worker_process(
+    spec: LocationSpec, options: SupervisorOptions
+) -> AsyncIterator[tuple[CodeLocationClient, CodeServerProcess]]:
     async with anyio.create_task_group() as tg:
         deadline = anyio.current_time() + options.startup_timeout
         process: CodeServerProcess = await tg.start(

@@ -205,3 +205,34 @@ async def test_a_restarted_host_fails_the_runs_its_dead_predecessor_left(tmp_pat
         assert record.failure_reason is not None and str(host.pid) in record.failure_reason
         events = await instance.storage.get_events(run_id)
         assert events[-1].event_type == "RUN_FAILURE"
+
+
+async def test_a_run_worker_that_cannot_load_fails_only_its_run(tmp_path: Path) -> None:
+    from runtime.workspace.workspace import Workspace
+
+    code = tmp_path / "changing.py"
+    code.write_text(
+        "from runtime import Definitions, job, op\n"
+        "@op\n"
+        "def one() -> int:\n"
+        "    return 1\n"
+        "@job\n"
+        "def single() -> None:\n"
+        "    one()\n"
+        "defs = Definitions(jobs=[single])\n"
+    )
+    async with Workspace.from_targets(
+        python_files=[code], instance=Instance.ephemeral(), restart=False
+    ) as ws:
+        # The file breaks after the location loaded: a fresh worker cannot import it.
+        code.write_text("raise RuntimeError('broken after loading')\n")
+        run = await ws.launch_run(job="single", launcher="run_worker")
+        with anyio.fail_after(30):
+            result = await run.wait()
+        assert result.status == "FAILURE"
+        assert result.failure_message is not None
+        assert "could not start" in result.failure_message
+        assert "broken after loading" in result.failure_message
+        # The workspace and its location keep working.
+        again = await ws.launch_run(job="single")
+        assert (await again.wait()).status == "SUCCESS"
