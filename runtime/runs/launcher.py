@@ -127,6 +127,12 @@ class RunLauncher:
         launcher: LauncherKind | None = None,
     ) -> RunHandle:
         target = resolve_location(self._locations, job, location)
+        kind = launcher or self._instance.config.run_launcher.kind
+        if kind == "run_worker" and not target.is_managed:
+            raise CodeLocationError(
+                f"Location {target.name!r} is a grpc_server: its code runs elsewhere, so the "
+                "workspace cannot start a run worker for it; launch it with launcher='in_process'."
+            )
         config = dict(run_config or {})
         await self._validate(target, job, config, step_selection)
         run_tags = dict(tags or {})
@@ -162,7 +168,6 @@ class RunLauncher:
             pool_limits=dict(executor.pools),
             first_sequence=2,
         )
-        kind = launcher or self._instance.config.run_launcher.kind
         connect = (
             functools.partial(_run_worker_connection, target, self._options)
             if kind == "run_worker"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -13,9 +14,8 @@ from runtime.instance.records import RunStatus
 from runtime.protocol.messages import RUN_END_EVENTS, StepFailurePayload
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from runtime.protocol.messages import RunEvent
+    from runtime.workspace.options import SupervisorOptions
 
 pytestmark = pytest.mark.anyio
 
@@ -184,3 +184,26 @@ async def test_a_location_in_error_refuses_runs_and_the_rest_keep_working(tmp_pa
             await ws.launch_run(job="only_in_broken")
         assert (await (await ws.launch_run(job="diamond")).wait()).status == "SUCCESS"
         assert await ws.instance.storage.count_runs() == 1
+
+
+async def test_run_workers_are_refused_for_grpc_server_locations(
+    fast_options: SupervisorOptions,
+) -> None:
+    from helpers_server import start_code_server
+
+    from runtime.instance.instance import Instance
+    from runtime.workspace.config import grpc_server_spec
+    from runtime.workspace.workspace import Workspace
+
+    hello = Path(__file__).resolve().parents[2] / "examples" / "hello_world" / "definitions.py"
+    async with start_code_server("-f", str(hello), "-p", "0") as server:
+        spec = grpc_server_spec(
+            host="127.0.0.1", port=int(server.address.rpartition(":")[2]), socket=None
+        )
+        async with Workspace.from_specs(
+            [spec], options=fast_options, instance=Instance.ephemeral()
+        ) as ws:
+            with pytest.raises(CodeLocationError, match="is a grpc_server.*run worker"):
+                await ws.launch_run(job="etl", launcher="run_worker")
+            assert await ws.instance.storage.count_runs() == 0
+            assert (await (await ws.launch_run(job="etl")).wait()).status == "SUCCESS"
