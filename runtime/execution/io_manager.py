@@ -281,7 +281,9 @@ class WriteBehindIOManager:
     a later re-execution of the run. Values are pickled when stored (so a step
     that mutates its input later cannot change what was persisted) and
     written by one background thread; `flush()` waits for the writes. An
-    output missing from memory (a reused step's) is read from the files.
+    output missing from memory (a reused step's) is read from the files. An
+    output that cannot be pickled still passes on in memory; `flush()` names it
+    among the failures instead of failing the step.
     """
 
     # Memory on the hot path; only stored inputs read files (the executor
@@ -300,7 +302,18 @@ class WriteBehindIOManager:
         self, step_key: str, output_name: str, value: Any, *, asset_key: str | None = None
     ) -> None:
         self.memory.store(step_key, output_name, value, asset_key=asset_key)
-        data = _pickle(value)
+        try:
+            data = _pickle(value)
+        except Exception as exc:
+            # Pickling fails on values such as locks, sockets or local functions
+            # (TypeError, AttributeError, PicklingError...). Downstream steps of
+            # this run use the value in memory, so the step still succeeds; only a
+            # later re-execution loses it, which flush() reports.
+            self._failures.append(
+                f"Output {output_name!r} of step {step_key!r} was passed on in memory but could "
+                f"not be saved for re-execution: {type(exc).__name__}: {exc}"
+            )
+            return
         self._writer.submit(self._write, step_key, output_name, data, asset_key)
 
     def _write(self, step_key: str, output_name: str, data: bytes, asset_key: str | None) -> None:

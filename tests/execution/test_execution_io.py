@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import threading
 from typing import TYPE_CHECKING
 
 import pytest
@@ -206,6 +207,42 @@ async def test_write_failures_are_reported_before_the_run_ends(tmp_path: Path) -
     assert isinstance(engine[0], EnginePayload)
     assert "Output 'result' of step 'numbers' could not be written" in engine[0].message
     assert events[-1].event_type == "RUN_SUCCESS"
+
+
+class HoldsALock:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.value = 7
+
+
+async def test_an_output_that_cannot_be_pickled_still_passes_in_memory(tmp_path: Path) -> None:
+    def guarded() -> HoldsALock:
+        return HoldsALock()
+
+    def read(guarded: HoldsALock) -> int:
+        return guarded.value
+
+    job = make_job("locked", step("guarded", guarded), step("read", read, guarded="guarded"))
+    io = WriteBehindIOManager(FilesystemIOManager(tmp_path, "run-lock"))
+    outcome, events = await run_job(job, run_id="run-lock", io_manager=io)
+    # Same as with execute_in_process: the value travels in memory, the step succeeds.
+    assert outcome.status == "SUCCESS", outcome
+    assert io.load("read", "result") == 7
+    engine = [e for e in events if e.event_type == "ENGINE_EVENT"]
+    assert len(engine) == 1
+    assert isinstance(engine[0].payload, EnginePayload)
+    message = engine[0].payload.message
+    assert message.startswith(
+        "Output 'result' of step 'guarded' was passed on in memory but could not be saved "
+        "for re-execution: TypeError: cannot pickle"
+    ), message
+    assert "lock" in message
+    assert events[-1].event_type == "RUN_SUCCESS"
+    # The picklable output was still saved; the other one was not.
+    stored = FilesystemIOManager(tmp_path, "run-lock")
+    assert stored.load("read", "result") == 7
+    with pytest.raises(OutputNotFoundError, match="step 'guarded'"):
+        stored.load("guarded", "result")
 
 
 def test_a_torn_last_record_is_ignored_and_later_records_win(tmp_path: Path) -> None:
