@@ -178,3 +178,16 @@ async def test_events_appended_before_a_cancellation_are_still_stored(tmp_path: 
             pytest.fail("not cancelled")
     async with SqliteRunStorage(tmp_path) as storage:
         assert await storage.last_sequence("r1") == 1000
+
+
+async def test_the_body_s_exception_propagates_unwrapped_and_pending_events_are_stored(
+    tmp_path: Path,
+) -> None:
+    async with SqliteRunStorage(tmp_path) as storage:
+        with pytest.raises(StorageError, match="raised by the body") as raised:
+            async with EventWriter(storage) as writer:
+                writer.append_many(make_event("r1", sequence) for sequence in range(1, 101))
+                raise StorageError("raised by the body")
+        # Not an ExceptionGroup from the writer's task group: the very exception.
+        assert type(raised.value) is StorageError
+        assert await storage.last_sequence("r1") == 100

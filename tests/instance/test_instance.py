@@ -109,3 +109,24 @@ async def test_create_run_and_reexecution_lineage(tmp_path: Path) -> None:
             await instance.create_run("etl", parent_run_id="ghost")
         tagged = await instance.storage.get_runs(RunFilter(tags={"team": "x"}))
         assert tagged == [first]
+
+
+async def test_an_exception_inside_the_block_reaches_the_caller_unwrapped(tmp_path: Path) -> None:
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom) as raised:
+        async with Instance.ephemeral() as instance:
+            await instance.create_run("etl", run_id="r1")
+            raise Boom("raised inside the block")
+    assert type(raised.value) is Boom
+
+    # The same with a persistent home: what was appended before the error is stored.
+    with pytest.raises(RuntimeFrameworkError, match="inside the block") as framework:
+        async with Instance.from_home(tmp_path) as instance:
+            await instance.create_run("etl", run_id="r2")
+            instance.event_writer.append_many([make_event("r2", 1), make_event("r2", 2)])
+            raise RuntimeFrameworkError("raised inside the block")
+    assert type(framework.value) is RuntimeFrameworkError
+    async with Instance.from_home(tmp_path) as instance:
+        assert await instance.storage.last_sequence("r2") == 2

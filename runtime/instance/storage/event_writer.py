@@ -46,7 +46,8 @@ class EventWriter:
 
     The background task lives in a task group that `async with` enters, so the
     block's body runs inside that group, like any anyio task group: leave the
-    block from the task that entered it.
+    block from the task that entered it. An exception the body raises comes out
+    as itself, not wrapped in an ExceptionGroup.
     """
 
     def __init__(self, storage: RunStorage, *, max_batch: int = MAX_BATCH) -> None:
@@ -72,8 +73,9 @@ class EventWriter:
         await self._task_group.__aenter__()
         try:
             await self._task_group.start(self._write_batches)
-        except BaseException as exc:
-            await self._task_group.__aexit__(type(exc), exc, exc.__traceback__)
+        except BaseException:
+            self._task_group.cancel_scope.cancel()
+            await self._task_group.__aexit__(None, None, None)
             raise
         return self
 
@@ -86,7 +88,11 @@ class EventWriter:
         await self.aclose()
         if self._task_group is not None:
             task_group, self._task_group = self._task_group, None
-            await task_group.__aexit__(exc_type, exc, tb)
+            # The background task has returned (aclose waited for it). The body's
+            # own exception is not the task group's: handed to it, anyio would wrap
+            # it in an ExceptionGroup; it propagates as it is once we return.
+            task_group.cancel_scope.cancel()
+            await task_group.__aexit__(None, None, None)
 
     async def aclose(self) -> None:
         """Refuse new events, store the buffered ones, stop the background task. Safe to call twice.
