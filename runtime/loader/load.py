@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import os
 import sys
@@ -46,16 +47,16 @@ def load_repository(
         ) from exc
 
 
-def _prepend_sys_path(folder: Path) -> None:
-    entry = str(folder)
-    if entry not in sys.path:
-        sys.path.insert(0, entry)
+def _put_first_on_sys_path(*folders: Path) -> None:
+    """Make folders the first sys.path entries, in this order, each once (moved if already there)."""
+    entries = list(dict.fromkeys(str(folder) for folder in folders))
+    sys.path[:] = entries + [entry for entry in sys.path if entry not in entries]
 
 
 def _import_target(target: LoadTarget, recorder: ImportRecorder, search_root: Path) -> ModuleType:
     if target.python_file:
         return _import_file(target, recorder)
-    _prepend_sys_path(search_root)
+    _put_first_on_sys_path(search_root)
     name = target.module_name or target.package_name or ""
     try:
         module = importlib.import_module(name)
@@ -84,14 +85,14 @@ def _import_file(target: LoadTarget, recorder: ImportRecorder) -> ModuleType:
         )
     if not path.is_file():
         raise LoadError(f"Cannot load {target.describe()}: the file does not exist.")
-    search_root = (
-        Path(target.working_directory).resolve() if target.working_directory else path.parent
-    )
-    _prepend_sys_path(search_root)
-    # Registered under its stem so its functions can be found by name (pickling,
-    # process executors) while its folder is on sys.path; a stem that would
-    # shadow an imported module gets a private name instead.
-    module_name = path.stem if path.stem not in sys.modules else f"__runtime_location__{path.stem}"
+    folder = path.parent
+    search_root = Path(target.working_directory).resolve() if target.working_directory else folder
+    # The working directory goes first, then the file's own folder: the file's
+    # sibling modules import as they would with `python etl.py`, and the file
+    # itself is importable by its stem, which is how worker processes (the
+    # forkserver starts from this sys.path) find its functions again.
+    _put_first_on_sys_path(search_root, folder)
+    module_name = _file_module_name(path)
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise LoadError(
@@ -106,6 +107,24 @@ def _import_file(target: LoadTarget, recorder: ImportRecorder) -> ModuleType:
         sys.modules.pop(module_name, None)
         raise _import_failure(exc, target, search_root) from exc
     return module
+
+
+def _file_module_name(path: Path) -> str:
+    """The name to register the file under: its stem when importing that name finds this file.
+
+    Another module already imported under the stem, or an earlier sys.path
+    entry holding one, would be shadowed (or shadow the file in worker
+    processes); the file then gets a private name instead.
+    """
+    stem = path.stem
+    private = f"__runtime_location__{stem}"
+    if stem in sys.modules:
+        return private
+    spec = importlib.machinery.PathFinder.find_spec(stem)
+    origin = spec.origin if spec is not None else None
+    if origin is None or Path(origin).resolve() != path:
+        return private
+    return stem
 
 
 def _import_failure(exc: BaseException, target: LoadTarget, search_root: Path) -> LoadError:

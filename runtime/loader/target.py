@@ -13,8 +13,9 @@ TargetKind = Literal["python_file", "python_module", "python_package"]
 class LoadTarget:
     """Exactly one of python_file, module_name and package_name, with an optional attribute.
 
-    `working_directory` goes first on sys.path; without it a file's own folder
-    (or, for modules and packages, the current directory) does.
+    `working_directory` goes first on sys.path (without it: a file's own
+    folder, or for modules and packages the current directory); a file's own
+    folder always goes on sys.path too, right after it.
     Raises ValueError when not exactly one target is given.
     """
 

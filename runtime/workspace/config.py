@@ -169,7 +169,7 @@ def load_workspace_yaml(path: Path) -> list[LocationSpec]:
     Raises WorkspaceConfigError for: YAML that does not parse, an unknown key
     (suggesting the closest known one), a missing required key, an entry with
     no kind or two kinds, an empty ``load_from``, both or neither of ``port``
-    and ``socket``, a ``relative_path`` that does not exist, an
+    and ``socket``, ``ssl`` with a ``socket``, a ``relative_path`` that does not exist, an
     ``executable_path`` not on PATH, and two locations with the same name.
     """
     document = read_yaml_document(path, error=WorkspaceConfigError)
@@ -332,6 +332,14 @@ def _grpc_spec(
             at,
             f"`{shown}` sets neither `port` nor `socket`; add `port: 4266` or "
             "`socket: /path/to/server.sock`.",
+        )
+    if server.socket is not None and server.ssl:
+        raise document.error(
+            WorkspaceConfigError,
+            (*at, "ssl"),
+            f"`{shown}` sets both `socket` and `ssl: true`; TLS is served on a TCP `port` only "
+            "(a Unix socket is private already), so drop `ssl` or use `port`.",
+            key=True,
         )
     socket = None
     if server.socket is not None:

@@ -164,7 +164,10 @@ async def test_sync_steps_run_in_threads_and_overlap_with_each_other_and_async_s
     job = make_job("mixed", step("t1", blocking), step("t2", blocking), step("a1", waiting))
     outcome, _ = await run_job(job)
     assert outcome.status == "SUCCESS"
-    assert spans["t1"][2] != spans["t2"][2] != threading.get_ident()
+    main_thread = threading.get_ident()
+    assert spans["t1"][2] != spans["t2"][2]
+    assert spans["t1"][2] != main_thread
+    assert spans["t2"][2] != main_thread
     assert spans["a1"][2] == threading.get_ident()
     latest_start = max(s[0] for s in spans.values())
     earliest_end = min(s[1] for s in spans.values())

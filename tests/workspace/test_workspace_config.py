@@ -136,8 +136,7 @@ def test_grpc_server_port_and_socket(tmp_path: Path) -> None:
         "  - grpc_server:\n"
         "      socket: run/server.sock\n"
         "      location_name: local\n"
-        "      ssl: true\n"
-        "  - grpc_server: {port: 5000}\n",
+        "  - grpc_server: {port: 5000, ssl: true}\n",
     )
     remote, local, default_host = load_workspace_yaml(path)
     assert remote == LocationSpec(
@@ -151,10 +150,14 @@ def test_grpc_server_port_and_socket(tmp_path: Path) -> None:
     assert (local.name, local.socket, local.ssl, local.port) == (
         "local",
         str(tmp_path / "run" / "server.sock"),
-        True,
+        False,
         None,
     )
-    assert (default_host.name, default_host.host) == ("localhost:5000", "localhost")
+    assert (default_host.name, default_host.host, default_host.ssl) == (
+        "localhost:5000",
+        "localhost",
+        True,
+    )
 
 
 def test_grpc_server_default_name_with_socket(tmp_path: Path) -> None:
@@ -365,6 +368,24 @@ def test_both_port_and_socket(tmp_path: Path) -> None:
         "line 5, column 7: `$.load_from[0].grpc_server` sets both `port` and `socket`; "
         "a server listens on one of them."
     )
+
+
+def test_ssl_on_a_socket_is_rejected(tmp_path: Path) -> None:
+    message = workspace_error(
+        tmp_path,
+        "load_from:\n  - grpc_server:\n      socket: /s.sock\n      ssl: true\n",
+    )
+    assert message.endswith(
+        "line 4, column 7: `$.load_from[0].grpc_server` sets both `socket` and `ssl: true`; "
+        "TLS is served on a TCP `port` only (a Unix socket is private already), "
+        "so drop `ssl` or use `port`."
+    )
+
+
+def test_ssl_false_on_a_socket_is_accepted(tmp_path: Path) -> None:
+    path = write_workspace(tmp_path, "load_from:\n  - grpc_server: {socket: /s.sock, ssl: false}\n")
+    [spec] = load_workspace_yaml(path)
+    assert (spec.socket, spec.ssl) == ("/s.sock", False)
 
 
 def test_neither_port_nor_socket(tmp_path: Path) -> None:

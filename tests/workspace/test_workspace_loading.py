@@ -84,7 +84,10 @@ async def test_broken_locations_beside_healthy_ones(
             assert location.error is not None
             assert location.snapshot is None
             assert location.pid is None
-            assert name in location.error.message or location.error.traceback, location.error
+            # The error names the location's module: in its message, or in the traceback's frames.
+            assert name in location.error.message or name in location.error.traceback, (
+                location.error
+            )
 
         syntax = ws.location("syntax").error
         assert syntax is not None and syntax.type == "SyntaxError"
