@@ -50,8 +50,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return 2
+    from runtime.errors import RuntimeFrameworkError
+
     try:
         result = handler(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except RuntimeFrameworkError as exc:
+        # Misuse and bad input: a sentence, not a traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except BaseExceptionGroup as group:
+        errors = _leaves(group)
+        if not all(isinstance(e, RuntimeFrameworkError) for e in errors):
+            raise
+        for error in errors:
+            print(f"error: {error}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # The reader went away (`runtime run logs ID | head`): not an error.
         # Point stdout at devnull so the interpreter's final flush stays quiet.
@@ -60,3 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     return int(result or 0)
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return found

@@ -2,9 +2,10 @@
 
 `immediate` starts every run at once. `queued` holds runs in NOT_STARTED until
 they fit under `max_concurrent_runs` and every tag concurrency limit they fall
-under, in launch order per limit. Limits are taken in one fixed order (total
-first, then tag limits as configured), so two waiting runs can never hold
-each other's slots.
+under, in launch order per limit. Limits are taken in one fixed order (tag
+limits as configured, then the total), so two waiting runs can never hold each
+other's slots, and a run held back by a tag limit holds no slot of the total.
+The limits hold among the runs of one workspace (one host process).
 """
 
 from __future__ import annotations
@@ -54,8 +55,10 @@ class RunCoordinator:
             yield
             return
         async with AsyncExitStack() as stack:
-            await stack.enter_async_context(self._total)
+            # Tag limits first: a run held back by its tags must not sit on
+            # one of the max_concurrent_runs slots that other runs could use.
             for key, value, limiter in self._tag_limiters:
                 if key in tags and (value is None or tags[key] == value):
                     await stack.enter_async_context(limiter)
+            await stack.enter_async_context(self._total)
             yield

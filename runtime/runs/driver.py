@@ -242,10 +242,16 @@ class RunDriver:
         else:
             message = f"The host failed while driving the run: {type(exc).__name__}: {exc}"
             error = ErrorInfo(type=type(exc).__name__, message=str(exc))
-        try:
-            if self._connection is not None and self._streaming.is_set():
+        if self._connection is not None and self._streaming.is_set():
+            # Best effort: the server (or its client) may be gone already.
+            try:
                 with anyio.move_on_after(2):
                     await self._connection.client.cancel_run(self.run_id)
+            except Exception as cancel_error:
+                logger.info(
+                    "run %s: could not cancel it on the server: %s", self.run_id, cancel_error
+                )
+        try:
             await self._end_failed(message, error)
         except Exception:
             logger.exception("could not record the end of run %s", self.run_id)

@@ -135,7 +135,10 @@ class RunLauncher:
             )
         config = dict(run_config or {})
         await self._validate(target, job, config, step_selection)
-        run_tags = dict(tags or {})
+        # The job's own tags, under those given at launch.
+        assert target.snapshot is not None
+        job_tags = next((j.tags for j in target.snapshot.jobs if j.name == job), {})
+        run_tags = {**job_tags, **(tags or {})}
         root_run_id = None
         if parent_run_id is not None:
             parent = await self._instance.storage.get_run(parent_run_id)

@@ -58,7 +58,16 @@ async def _worker_process(
         try:
             async with CodeLocationClient(socket=process.socket_path) as client:
                 tg.start_soon(_heartbeat, client, options.heartbeat_interval)
-                snapshot = await client.snapshot()
+                # The ready line comes before the (lazy) import: the start-up
+                # deadline must cover loading the code too.
+                try:
+                    with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
+                        snapshot = await client.snapshot()
+                except TimeoutError:
+                    raise CodeLocationError(
+                        f"The run worker of location {spec.name!r} did not load its code within "
+                        f"{options.startup_timeout:g} s."
+                    ) from None
                 if snapshot.error is not None:
                     raise CodeLocationError(
                         f"The run worker of location {spec.name!r} could not load its code: "

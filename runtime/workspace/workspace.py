@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
-    from anyio.abc import TaskGroup
+    from anyio.abc import TaskGroup, TaskStatus
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
     from runtime.instance.instance import Instance
@@ -106,9 +106,9 @@ class Workspace:
         # (RUNTIME_HOME) is opened on entry. An instance that is not open yet is
         # opened on entry and closed on exit; an open one is left to its owner.
         self._instance = instance
-        self._owns_instance = False
         self._runs_tg: TaskGroup | None = None
         self._launcher: RunLauncher | None = None
+        self._launcher_lock = anyio.Lock()
         locations: dict[str, CodeLocation] = {}
         for spec in specs:
             if spec.name in locations:
@@ -272,18 +272,8 @@ class Workspace:
         from runtime.workspace.remote import RemoteSupervisor
         from runtime.workspace.supervisor import ManagedSupervisor
 
-        # The instance opens first and closes last: its event writer's task
-        # group must enclose every task group the workspace enters.
-        if not self.instance.is_open:
-            await self.instance.open()
-            self._owns_instance = True
         tg = anyio.create_task_group()
-        try:
-            await tg.__aenter__()
-        except BaseException:
-            if self._owns_instance:
-                await self.instance.aclose()
-            raise
+        await tg.__aenter__()
         self._tg = tg
         try:
             for location in self._locations.values():
@@ -297,13 +287,8 @@ class Workspace:
                 await location.settled.wait()
             # Run drivers get a task group of their own, entered last so it is
             # left first: runs record how they ended before their servers stop.
-            from runtime.runs.launcher import RunLauncher
-
             self._runs_tg = anyio.create_task_group()
             await self._runs_tg.__aenter__()
-            self._launcher = RunLauncher(
-                self.instance, self._locations, self._runs_tg, self.options
-            )
         except BaseException as exc:
             await self.__aexit__(type(exc), exc, exc.__traceback__)
             raise
@@ -319,24 +304,29 @@ class Workspace:
         if tg is None or self._closed:
             return None
         self._closed = True
+        # Each task group is cancelled and then shielded from outer
+        # cancellation, so a cancelled holder still waits until every run is
+        # recorded and every process it started is stopped and reaped.
         try:
             if self._runs_tg is not None:
-                # Runs still in flight are stopped and recorded as such.
+                # Runs still in flight are stopped and recorded as such,
+                # while their servers and the instance are still there.
                 self._runs_tg.cancel_scope.cancel()
+                self._runs_tg.cancel_scope.shield = True
                 await self._runs_tg.__aexit__(None, None, None)
-            # Every supervisor, generation and process task ends; process stops
-            # are shielded, so this waits until the processes are reaped.
-            tg.cancel_scope.cancel()
-            # The body's own exception is not the task group's: it propagates
-            # as it is (not wrapped in an ExceptionGroup) once we return.
-            await tg.__aexit__(None, None, None)
-            return None
         finally:
-            for send in list(self._watchers):
-                send.close()
-            self._watchers.clear()
-            if self._owns_instance:
-                await self.instance.aclose()
+            # Every supervisor, generation and process task ends (and the
+            # instance this workspace opened closes). The body's own exception
+            # is not the task group's: it propagates as it is once we return.
+            tg.cancel_scope.cancel()
+            tg.cancel_scope.shield = True
+            try:
+                await tg.__aexit__(None, None, None)
+            finally:
+                for send in list(self._watchers):
+                    send.close()
+                self._watchers.clear()
+        return None
 
     async def aclose(self) -> None:
         """Stop every location; call from the task that entered the workspace. Safe to call twice."""
@@ -389,7 +379,8 @@ class Workspace:
         one in error), UnknownJobError (listing the jobs that exist),
         RunConfigError (with the path of the bad value), StepSelectionError.
         """
-        return await self._runs().launch(
+        runs = await self._runs()
+        return await runs.launch(
             job=job,
             location=location,
             run_config=run_config,
@@ -409,13 +400,14 @@ class Workspace:
         """
         from runtime.runs.reexecution import steps_to_reuse
 
+        runs = await self._runs()
         parent = await self.instance.storage.get_run(run_id)
         if parent is None:
             raise RunNotFoundError(f"Cannot re-execute run {run_id}: the instance has no such run.")
         reused: list[str] = []
         if from_failure:
             reused = await steps_to_reuse(self.instance.storage, parent)
-        return await self._runs().launch(
+        return await runs.launch(
             job=parent.job_name,
             location=parent.location_name,
             run_config=parent.run_config,
@@ -433,7 +425,7 @@ class Workspace:
         """
         from runtime.runs.handle import RunHandle
 
-        live = self._runs().handle(run_id)
+        live = (await self._runs()).handle(run_id)
         if live is not None:
             return live
         record = await self.instance.storage.get_run(run_id)
@@ -441,10 +433,36 @@ class Workspace:
             raise RunNotFoundError(f"No run {run_id} in the instance at {self.instance.home}.")
         return RunHandle(self.instance, record)
 
-    def _runs(self) -> RunLauncher:
-        if self._launcher is None or self._closed:
-            raise CodeLocationError("The workspace is not open: use `async with workspace:` first.")
+    async def _runs(self) -> RunLauncher:
+        """The run launcher, opening the instance on first use.
+
+        Only runs need the instance: a workspace that just loads and lists its
+        locations never reads instance.yaml nor creates RUNTIME_HOME. Raises
+        InstanceConfigError for a bad instance.yaml, StorageError when the
+        storage cannot be opened.
+        """
+        if self._launcher is not None and not self._closed:
+            return self._launcher
+        async with self._launcher_lock:
+            if self._tg is None or self._runs_tg is None or self._closed:
+                raise CodeLocationError(
+                    "The workspace is not open: use `async with workspace:` first."
+                )
+            if self._launcher is None:
+                from runtime.runs.launcher import RunLauncher
+
+                if not self.instance.is_open:
+                    # Opened in a task of the workspace, which closes it last.
+                    await self._tg.start(self._keep_instance_open)
+                self._launcher = RunLauncher(
+                    self.instance, self._locations, self._runs_tg, self.options
+                )
         return self._launcher
+
+    async def _keep_instance_open(self, *, task_status: TaskStatus[None]) -> None:
+        async with self.instance:
+            task_status.started()
+            await anyio.sleep_forever()
 
     def watch(self) -> StatusWatcher:
         """An async iterator of every status change from now on (see StatusChange)."""

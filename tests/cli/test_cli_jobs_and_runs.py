@@ -117,3 +117,18 @@ def test_run_show_of_an_unknown_run(tmp_path: Path) -> None:
     result = runtime_cli("run", "show", "no-such-run", home=tmp_path)
     assert result.returncode == 1
     assert "no run no-such-run" in result.stderr
+
+
+def test_listing_never_touches_the_instance(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "instance.yaml").write_text("storage:\n  sqlite: {base_dir: x}\n  bogus: 1\n")
+    listed = runtime_cli("workspace", "list", "-f", str(HELLO), home=home, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "hello" in listed.stdout or "definitions" in listed.stdout
+    assert sorted(p.name for p in home.iterdir()) == ["instance.yaml"]
+    # Runs need it: a bad instance.yaml is one line naming the file and key.
+    executed = runtime_cli("job", "execute", "-f", str(HELLO), "-j", "etl", home=home, cwd=tmp_path)
+    assert executed.returncode == 1
+    assert "instance.yaml" in executed.stderr and "bogus" in executed.stderr
+    assert "Traceback" not in executed.stderr

@@ -135,7 +135,7 @@ def whoami() -> int:
     return os.getpid()
 
 
-@job
+@job(tags={"team": "data", "kind": "probe"})
 def pid_job() -> None:
     whoami()
 

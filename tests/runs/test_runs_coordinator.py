@@ -84,3 +84,23 @@ async def test_a_queued_run_can_be_cancelled_before_it_starts(tmp_path: Path) ->
         (tmp_path / "release").write_text("go")
         with anyio.fail_after(20):
             assert (await first.wait()).status == "SUCCESS"
+
+
+async def test_a_run_held_by_a_tag_limit_does_not_take_a_slot_of_the_total(
+    tmp_path: Path,
+) -> None:
+    limit = TagConcurrencyLimit(key="team", value="data", limit=1)
+    async with pipeline_workspace(tmp_path, instance=queued(2, limit)) as ws:
+        first = await ws.launch_run(job="blocked", tags={"team": "data"})
+        await wait_for_file(tmp_path / "blocking_started")
+        held = await ws.launch_run(job="diamond", tags={"team": "data"})
+        await anyio.sleep(0.2)
+        # One run works, one waits on its tag: the second slot is still free.
+        untagged = await ws.launch_run(job="diamond")
+        with anyio.fail_after(20):
+            assert (await untagged.wait()).status == "SUCCESS"
+        assert held.status == RunStatus.NOT_STARTED
+        (tmp_path / "release").write_text("go")
+        with anyio.fail_after(20):
+            assert (await held.wait()).status == "SUCCESS"
+            assert (await first.wait()).status == "SUCCESS"

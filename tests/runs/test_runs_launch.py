@@ -207,3 +207,11 @@ async def test_run_workers_are_refused_for_grpc_server_locations(
                 await ws.launch_run(job="etl", launcher="run_worker")
             assert await ws.instance.storage.count_runs() == 0
             assert (await (await ws.launch_run(job="etl")).wait()).status == "SUCCESS"
+
+
+async def test_a_jobs_own_tags_are_stored_on_its_runs(tmp_path: Path) -> None:
+    async with pipeline_workspace(tmp_path) as ws:
+        run = await ws.launch_run(job="pid_job", tags={"kind": "override"})
+        assert (await run.wait()).status == "SUCCESS"
+        record = await run.refresh()
+        assert record.tags == {"team": "data", "kind": "override"}

@@ -236,3 +236,76 @@ async def test_a_run_worker_that_cannot_load_fails_only_its_run(tmp_path: Path) 
         # The workspace and its location keep working.
         again = await ws.launch_run(job="single")
         assert (await again.wait()).status == "SUCCESS"
+
+
+@pytest.mark.parametrize("how", ["task.cancel", "move_on_after"])
+async def test_cancelling_the_holder_mid_run_stops_everything(tmp_path: Path, how: str) -> None:
+    import asyncio
+
+    from runtime.workspace.workspace import Workspace
+
+    instance = Instance.ephemeral()
+    pids: dict[str, int] = {}
+    run_ids: list[str] = []
+    os.environ["RUNS_TEST_DIR"] = str(tmp_path)
+
+    async def hold() -> None:
+        async with Workspace.from_targets(python_files=[PIPELINE], instance=instance) as ws:
+            run = await ws.launch_run(job="blocked")
+            run_ids.append(run.run_id)
+            pids["server"] = int(await wait_for_file(tmp_path / "blocking_started"))
+            await anyio.sleep(60)
+
+    async with instance:
+        if how == "task.cancel":
+            task = asyncio.ensure_future(hold())
+            with anyio.fail_after(20):
+                while "server" not in pids:
+                    await anyio.sleep(0.02)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        else:
+            with anyio.move_on_after(20) as scope:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(hold)
+                    while "server" not in pids:
+                        await anyio.sleep(0.02)
+                    tg.cancel_scope.cancel()
+            assert not scope.cancelled_caught
+        with anyio.fail_after(15):
+            while _alive(pids["server"]):
+                await anyio.sleep(0.05)
+        record = await instance.storage.get_run(run_ids[0])
+        assert record is not None and record.status == RunStatus.FAILURE
+        events = await instance.storage.get_events(run_ids[0])
+        assert events[-1].event_type == "RUN_FAILURE"
+    (tmp_path / "release").write_text("go")
+
+
+async def test_a_run_worker_that_hangs_while_loading_fails_at_the_startup_deadline(
+    tmp_path: Path,
+) -> None:
+    from runtime.workspace.workspace import Workspace
+
+    code = tmp_path / "slow_later.py"
+    code.write_text(
+        "from runtime import Definitions, job, op\n"
+        "@op\n"
+        "def one() -> int:\n"
+        "    return 1\n"
+        "@job\n"
+        "def single() -> None:\n"
+        "    one()\n"
+        "defs = Definitions(jobs=[single])\n"
+    )
+    async with Workspace.from_targets(
+        python_files=[code], instance=Instance.ephemeral(), restart=False, startup_timeout=3.0
+    ) as ws:
+        code.write_text("import time\ntime.sleep(60)\n")
+        run = await ws.launch_run(job="single", launcher="run_worker")
+        with anyio.fail_after(20):
+            result = await run.wait()
+        assert result.status == "FAILURE"
+        assert result.failure_message is not None
+        assert "did not load its code within 3 s" in result.failure_message
