@@ -142,6 +142,35 @@ async def execute_plan(
     RUN_CANCELED. Cancelling the caller instead abandons thread steps, emits
     RUN_CANCELED and propagates the cancellation.
     """
+    check_executor_options(
+        run_id, executor=executor, max_concurrent=max_concurrent, pool_limits=pool_limits
+    )
+    run = _Run(
+        plan,
+        emitter=EventEmitter(run_id, sink, first_sequence=first_sequence),
+        step_configs=step_configs or {},
+        resources=resources or {},
+        io_manager=io_manager if io_manager is not None else InMemoryIOManager(),
+        max_concurrent=max_concurrent,
+        pool_limits=pool_limits or {},
+        use_processes=executor == "multiprocess",
+        cancel=cancel if cancel is not None else CancelToken(),
+    )
+    return await run.execute()
+
+
+def check_executor_options(
+    run_id: str,
+    *,
+    executor: str,
+    max_concurrent: int,
+    pool_limits: Mapping[str, int] | None,
+) -> None:
+    """Raise ValueError, naming the run and the option, unless execute_plan accepts these options.
+
+    execute_plan checks them itself before RUN_START; callers that must turn
+    a refusal into a RUN_FAILURE (the code server) check them first.
+    """
     if executor not in ("in_process", "multiprocess"):
         raise ValueError(
             f"Unknown executor {executor!r} for run {run_id!r}; use 'in_process' or 'multiprocess'."
@@ -155,18 +184,26 @@ async def execute_plan(
             raise ValueError(
                 f"The limit of pool {pool!r} must be >= 1, got {limit} for run {run_id!r}."
             )
-    run = _Run(
-        plan,
-        emitter=EventEmitter(run_id, sink, first_sequence=first_sequence),
-        step_configs=step_configs or {},
-        resources=resources or {},
-        io_manager=io_manager if io_manager is not None else InMemoryIOManager(),
-        max_concurrent=max_concurrent,
-        pool_limits=pool_limits or {},
-        use_processes=executor == "multiprocess",
-        cancel=cancel if cancel is not None else CancelToken(),
+
+
+def unlimited_pools_message(plan: ExecutionPlan, pool_limits: Mapping[str, int]) -> str | None:
+    """A sentence naming the pools the plan's steps use that have no limit, or None if every pool has one."""
+    pools = sorted(
+        {
+            step.node.op.pool
+            for step in plan.steps.values()
+            if step.node.op.pool is not None and step.node.op.pool not in pool_limits
+        }
     )
-    return await run.execute()
+    if not pools:
+        return None
+    names = ", ".join(repr(pool) for pool in pools)
+    settings = ", ".join(f"executor.pools.{pool}" for pool in pools)
+    noun = "pool" if len(pools) == 1 else "pools"
+    return (
+        f"Steps of {noun} {names} run without a limit: set {settings} in instance.yaml "
+        "(or pass pool_limits when executing in process)."
+    )
 
 
 class _Run:
@@ -227,6 +264,10 @@ class _Run:
     async def execute(self) -> RunOutcome:
         capture.install()
         self.emit("RUN_START")
+        unlimited = unlimited_pools_message(self.plan, self.pool_limits)
+        if unlimited is not None:
+            # A pool without a limit constrains nothing: likely a missing setting.
+            self.emit("ENGINE_EVENT", None, EnginePayload(message=unlimited))
         try:
             async with anyio.create_task_group() as outer:
                 outer.start_soon(self._watch_cancel)

@@ -78,6 +78,7 @@ def execute_job_in_process(
     io_manager: IOManager | None = None,
     executor: ExecutorKind = "in_process",
     max_concurrent: int = 0,
+    pool_limits: Mapping[str, int] | None = None,
     run_id: str | None = None,
 ) -> ExecuteInProcessResult:
     """Run `job` here and now and return its result.
@@ -85,8 +86,11 @@ def execute_job_in_process(
     Raises RunConfigError for run config the job's steps do not accept,
     StepSelectionError for an unknown step, and, with raise_on_error, the
     exception of the first step that failed (or ExecutionError when only its
-    description is known). Outputs stay in memory unless `io_manager` says
-    otherwise. Called from inside a running event loop, the run happens on a
+    description is known), ValueError for a bad executor, `max_concurrent`
+    or pool limit. At most `max_concurrent` steps run at once (0: no limit)
+    and at most `pool_limits[pool]` steps of an `@op(pool=...)`; a pool
+    without a limit is unlimited and the run says so in an ENGINE_EVENT.
+    Outputs stay in memory unless `io_manager` says otherwise. Called from inside a running event loop, the run happens on a
     fresh loop in a helper thread (blocking the caller until it ends).
     """
     from runtime.definitions.config import resolve_run_config
@@ -106,6 +110,7 @@ def execute_job_in_process(
             resources=resources,
             io_manager=io,
             max_concurrent=max_concurrent,
+            pool_limits=pool_limits,
             executor=executor,
         )
 
@@ -131,13 +136,16 @@ def materialize(
     selection: Iterable[str] | None = None,
     raise_on_error: bool = True,
     io_manager: IOManager | None = None,
+    max_concurrent: int = 0,
+    pool_limits: Mapping[str, int] | None = None,
 ) -> ExecuteInProcessResult:
     """Materialize `assets` (or the `selection` of their keys) here and now.
 
     Upstream assets outside the selection are loaded from the IO manager (an
     InMemoryIOManager with seeded `assets` values, for instance). Raises
     DefinitionError for an invalid set of assets or an unknown selected key,
-    and what execute_job_in_process raises.
+    and what execute_job_in_process raises; `max_concurrent` and `pool_limits`
+    limit steps as there.
     """
     from runtime.definitions.asset_graph import AssetGraph
 
@@ -149,6 +157,8 @@ def materialize(
         resources=resources,
         raise_on_error=raise_on_error,
         io_manager=io_manager,
+        max_concurrent=max_concurrent,
+        pool_limits=pool_limits,
     )
 
 
