@@ -117,8 +117,9 @@ class RunManager:
     ) -> AsyncIterator[m.EventBatch]:
         """Execute a run here and yield its events, in order, in batches, until its final event.
 
-        A run that cannot start (unknown job, bad run config or step selection)
-        yields a RUN_FAILURE saying why. If the consumer stops early, the run
+        A run that cannot start (unknown job, bad run config or step selection,
+        bad executor options, reused steps with no stored outputs to read)
+        yields one RUN_FAILURE saying why. If the consumer stops early, the run
         is canceled. Raises ExecutionError when a run with the same id is
         already executing, or when the manager is closed.
         """
@@ -160,9 +161,12 @@ class RunManager:
         buffer: EventBuffer,
         active: _ActiveRun,
     ) -> None:
-        from runtime.execution.executor import execute_plan
+        from runtime.execution.executor import check_executor_options, execute_plan
 
         try:
+            # Everything that can refuse the run happens before RUN_START, so a
+            # refusal is one RUN_FAILURE with the real reason, never a stream
+            # that ends without a final event.
             try:
                 prepared = self._prepare(
                     repository,
@@ -171,6 +175,18 @@ class RunManager:
                     request.step_selection,
                     request.reused_steps,
                 )
+                check_executor_options(
+                    request.run_id,
+                    executor=request.executor,
+                    max_concurrent=request.max_concurrent,
+                    pool_limits=request.pool_limits,
+                )
+                if request.first_sequence < 1:
+                    raise ExecutionError(
+                        f"first_sequence must be >= 1, got {request.first_sequence} "
+                        f"for run {request.run_id!r}."
+                    )
+                io_manager = _io_manager(request)
             except Exception as exc:
                 self._refuse(request, buffer, exc)
                 return
@@ -180,7 +196,7 @@ class RunManager:
                 sink=buffer,
                 step_configs=prepared.step_configs,
                 resources=repository.resources,
-                io_manager=_io_manager(request),
+                io_manager=io_manager,
                 max_concurrent=request.max_concurrent,
                 pool_limits=request.pool_limits,
                 executor=request.executor,
@@ -222,7 +238,10 @@ class RunManager:
         from runtime.execution.events import EventEmitter
         from runtime.protocol.error_info import error_info
 
-        emitter = EventEmitter(request.run_id, buffer, first_sequence=request.first_sequence)
+        # A first_sequence below 1 is itself a reason to refuse; the refusal still numbers its event.
+        emitter = EventEmitter(
+            request.run_id, buffer, first_sequence=max(request.first_sequence, 1)
+        )
         emitter.emit(
             "RUN_FAILURE",
             None,
@@ -234,13 +253,22 @@ class RunManager:
 
 
 def _io_manager(request: m.ExecuteRunRequest) -> IOManager:
-    """Memory for a run without storage; otherwise memory plus files for re-execution."""
+    """Memory for a run without storage; otherwise memory plus files for re-execution.
+
+    Raises ExecutionError when the run reuses steps' outputs it has no way to read.
+    """
     from runtime.execution.io_manager import (
         FilesystemIOManager,
         InMemoryIOManager,
         WriteBehindIOManager,
     )
 
+    if request.reused_steps and (request.storage_dir is None or request.parent_run_id is None):
+        missing = "storage_dir" if request.storage_dir is None else "parent_run_id"
+        raise ExecutionError(
+            f"Run {request.run_id!r} reuses the outputs of steps "
+            f"{', '.join(request.reused_steps)} but names no {missing} to read them from."
+        )
     if request.storage_dir is None:
         return InMemoryIOManager()
     files = FilesystemIOManager(
