@@ -151,6 +151,9 @@ class Instance:
     ) -> RunRecord:
         """Store a new NOT_STARTED run with a fresh id (unless `run_id` is given) and return it.
 
+        This process is recorded as the run's host until one starts it: if it
+        dies while the run is still queued, the next instance to open fails
+        the run instead of leaving it NOT_STARTED forever.
         A re-execution names its `parent_run_id`; its `root_run_id` defaults to the
         parent's root, or the parent itself. Raises RunNotFoundError for an unknown
         parent and StorageError for a duplicate id.
@@ -162,6 +165,8 @@ class Instance:
                     f"Cannot re-execute run {parent_run_id}: the instance at {self._home} has no such run."
                 )
             root_run_id = parent.root_run_id or parent.run_id
+        from runtime.instance.host import current_host
+
         now = time.time()
         record = RunRecord(
             run_id=run_id or str(uuid.uuid4()),
@@ -175,6 +180,7 @@ class Instance:
             root_run_id=root_run_id,
             created_at=now,
             updated_at=now,
+            host=current_host(),
         )
         await self.storage.add_run(record)
         return record
@@ -201,20 +207,22 @@ class Instance:
     async def open(self) -> None:
         """Open the storage and event writer, then fail the runs of dead hosts.
 
+        Runs in flight (STARTING, STARTED, CANCELING) and runs still queued
+        (NOT_STARTED) whose recorded host process has exited are marked FAILURE.
+
         Prefer `async with instance:`. Raises StorageError if the storage cannot be opened.
         """
         if self._closed:
             raise RuntimeFrameworkError(f"The instance at {self._home} is closed; build a new one.")
         if self._exit_stack is not None:
             return
-        from runtime.instance.host import dead_host_reason
         from runtime.instance.storage.event_writer import EventWriter
         from runtime.instance.storage.sqlite import SqliteRunStorage
 
         self._exit_stack = AsyncExitStack()
         try:
             storage = await self._exit_stack.enter_async_context(SqliteRunStorage(self.storage_dir))
-            self.orphaned_run_ids = await storage.mark_orphaned_runs_failed(dead_host_reason)
+            self.orphaned_run_ids = await storage.mark_orphaned_runs_failed(_orphan_reason)
             self._event_writer = await self._exit_stack.enter_async_context(EventWriter(storage))
             self._storage = storage
         except BaseException:
@@ -237,3 +245,21 @@ class Instance:
                     await anyio.to_thread.run_sync(
                         lambda: shutil.rmtree(self._home, ignore_errors=True)
                     )
+
+
+def _orphan_reason(run: RunRecord) -> str | None:
+    """Why a run can never finish because the process responsible for it exited, or None.
+
+    Runs off the event loop (it reads /proc).
+    """
+    from runtime.instance.host import dead_host_reason, host_is_alive
+
+    if run.status is not RunStatus.NOT_STARTED:
+        return dead_host_reason(run)
+    if run.host is None or host_is_alive(run.host) is not False:
+        return None
+    return (
+        f"The process (pid {run.host.pid}) that created this run exited before the run "
+        f"started; it was still {run.status} when the instance found it, and nothing "
+        "else will start it."
+    )

@@ -1,4 +1,5 @@
-"""A host that dies mid-run: the next instance to open marks its runs FAILURE and ends their events."""
+"""A host that dies mid-run or with runs queued: the next instance to open marks them FAILURE and
+ends their events."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from storage_helpers import make_event, make_run
 
 from runtime.instance.host import current_host, dead_host_reason, host_is_alive
 from runtime.instance.instance import Instance
-from runtime.instance.records import RunHost, RunStatus
+from runtime.instance.records import RunHost, RunRecord, RunStatus
 from runtime.instance.storage.sqlite import SqliteRunStorage
 from runtime.protocol.messages import EnginePayload, RunFailurePayload
 
-# A host process: opens the instance, starts a run, stores its first events, then waits to be killed.
+# A host process: opens the instance, starts a run, stores its first events, queues another
+# run, then waits to be killed.
 HOST = textwrap.dedent(
     """
     import sys, time, anyio
@@ -30,6 +32,10 @@ HOST = textwrap.dedent(
     async def main():
         async with Instance.from_home(sys.argv[1]) as instance:
             await instance.create_run("etl", location_name="team_one", run_id="doomed")
+            await instance.create_run("etl", location_name="team_one", run_id="queued")
+            await instance.event_writer.store(
+                [RunEvent(run_id="queued", sequence=1, timestamp=time.time(), event_type="ENGINE_EVENT")]
+            )
             await instance.storage.update_run_status("doomed", RunStatus.STARTING)
             await instance.storage.update_run_status("doomed", RunStatus.STARTED)
             await instance.event_writer.store(
@@ -57,11 +63,28 @@ async def test_runs_of_a_killed_host_are_failed_with_their_events_ended(tmp_path
         await host.wait()
     dead_pid = host.pid
 
-    # A run this (live) process is running in the same home must be left alone.
+    # Runs this (live) process runs or queues in the same home must be left alone.
     async with Instance.from_home(home) as instance:
-        assert instance.orphaned_run_ids == ["doomed"]
+        assert instance.orphaned_run_ids == ["doomed", "queued"]
         await instance.create_run("etl", run_id="alive")
         await instance.storage.update_run_status("alive", RunStatus.STARTING)
+        await instance.create_run("etl", run_id="alive-queued")
+
+        queued = await instance.storage.get_run("queued")
+        assert queued is not None and queued.status is RunStatus.FAILURE
+        assert queued.failure_reason == (
+            f"The process (pid {dead_pid}) that created this run exited before the run started; "
+            "it was still NOT_STARTED when the instance found it, and nothing else will start it."
+        )
+        queued_events = await instance.storage.get_events("queued")
+        assert [(e.sequence, e.event_type) for e in queued_events] == [
+            (1, "ENGINE_EVENT"),
+            (2, "ENGINE_EVENT"),
+            (3, "RUN_FAILURE"),
+        ]
+        engine = queued_events[1].payload
+        assert isinstance(engine, EnginePayload)
+        assert engine.metadata == {"previous_status": "NOT_STARTED", "host_pid": dead_pid}
 
         run = await instance.storage.get_run("doomed")
         assert run is not None and run.status is RunStatus.FAILURE
@@ -87,6 +110,9 @@ async def test_runs_of_a_killed_host_are_failed_with_their_events_ended(tmp_path
         assert instance.orphaned_run_ids == []
         alive = await instance.storage.get_run("alive")
         assert alive is not None and alive.status is RunStatus.STARTING
+        alive_queued = await instance.storage.get_run("alive-queued")
+        assert alive_queued is not None and alive_queued.status is RunStatus.NOT_STARTED
+        assert alive_queued.host == current_host()
 
 
 def test_a_reaped_child_is_dead_and_this_process_alive() -> None:
@@ -128,18 +154,47 @@ def test_pid_reuse_and_other_machines() -> None:
 
 
 @pytest.mark.anyio
-async def test_only_in_flight_runs_are_considered(tmp_path: Path) -> None:
+async def test_in_flight_and_queued_runs_of_a_dead_host_are_failed_finished_ones_kept(
+    tmp_path: Path,
+) -> None:
     dead = RunHost(hostname=current_host().hostname, pid=os.getpid(), boot_id="old-boot")
     async with SqliteRunStorage(tmp_path) as storage:
         await storage.add_run(make_run("queued", status=RunStatus.NOT_STARTED, host=dead))
+        # A queued run stored before runs recorded their creator: nobody to ask, kept.
+        await storage.add_run(make_run("hostless", status=RunStatus.NOT_STARTED))
         await storage.add_run(make_run("done", status=RunStatus.SUCCESS, host=dead))
         await storage.add_run(make_run("canceling", status=RunStatus.CANCELING, host=dead))
         await storage.store_events([make_event("canceling", 1, "RUN_CANCELING")])
-        assert await storage.mark_orphaned_runs_failed(dead_host_reason) == ["canceling"]
+        seen: list[str] = []
+
+        def reason(run: RunRecord) -> str | None:
+            seen.append(run.run_id)
+            return dead_host_reason(run)
+
+        assert await storage.mark_orphaned_runs_failed(reason) == ["queued", "canceling"]
+        assert seen == ["queued", "canceling"]
         statuses = {run.run_id: run.status for run in await storage.get_runs()}
         assert statuses == {
-            "queued": RunStatus.NOT_STARTED,
+            "queued": RunStatus.FAILURE,
+            "hostless": RunStatus.NOT_STARTED,
             "done": RunStatus.SUCCESS,
             "canceling": RunStatus.FAILURE,
         }
         assert await storage.last_sequence("canceling") == 3
+        queued = await storage.get_events("queued")
+        assert [(e.sequence, e.event_type) for e in queued] == [
+            (1, "ENGINE_EVENT"),
+            (2, "RUN_FAILURE"),
+        ]
+
+
+@pytest.mark.anyio
+async def test_create_run_records_this_process_until_a_host_starts_it(tmp_path: Path) -> None:
+    async with Instance.from_home(tmp_path) as instance:
+        created = await instance.create_run("etl", run_id="r1")
+        assert created.host == current_host()
+        stored = await instance.storage.get_run("r1")
+        assert stored is not None and stored.host == current_host()
+        other = RunHost(hostname=current_host().hostname, pid=1, boot_id=current_host().boot_id)
+        started = await instance.storage.update_run_status("r1", RunStatus.STARTING, host=other)
+        assert started.host == other

@@ -106,9 +106,10 @@ class RunStorage(Protocol):
         *,
         timestamp: float | None = None,
     ) -> list[str]:
-        """Mark FAILURE every STARTING, STARTED or CANCELING run for which
-        `orphan_reason(run)` gives a reason, append an ENGINE_EVENT and a RUN_FAILURE
-        event saying it so the run's event stream ends, and return their run ids.
+        """Mark FAILURE every STARTING, STARTED or CANCELING run, and every NOT_STARTED
+        run with a recorded host, for which `orphan_reason(run)` gives a reason, append
+        an ENGINE_EVENT and a RUN_FAILURE event saying it so the run's event stream
+        ends, and return their run ids.
 
         `orphan_reason` runs off the event loop and may do blocking checks.
         """

@@ -367,16 +367,22 @@ class SqliteRunStorage:
         *,
         timestamp: float | None = None,
     ) -> list[str]:
-        """Mark FAILURE the in-flight runs `orphan_reason` has a reason for, and end their
-        event streams with ENGINE_EVENT and RUN_FAILURE; see RunStorage."""
+        """Mark FAILURE the in-flight runs, and the NOT_STARTED runs with a recorded
+        host, that `orphan_reason` has a reason for, and end their event streams with
+        ENGINE_EVENT and RUN_FAILURE; see RunStorage."""
         now = time.time() if timestamp is None else timestamp
         in_flight = [str(status) for status in IN_FLIGHT_STATUSES]
+        # A queued run is only someone's once its creator recorded itself as its host;
+        # older records without one are left alone.
+        sql = (
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE status IN ({', '.join('?' * len(in_flight))}) "
+            "OR (status = ? AND host IS NOT NULL) ORDER BY rowid"
+        )
+        params = [*in_flight, str(RunStatus.NOT_STARTED)]
 
         def mark(connection: sqlite3.Connection) -> list[str]:
             def transition() -> list[str]:
-                rows = connection.execute(
-                    f"SELECT {_RUN_COLUMNS} FROM runs WHERE status IN (?, ?, ?)", in_flight
-                ).fetchall()
+                rows = connection.execute(sql, params).fetchall()
                 marked: list[str] = []
                 for row in rows:
                     record = _record_from_row(row)
