@@ -1,8 +1,8 @@
 """Who is running a run: the identity of a host process, and whether it still lives.
 
-A run records its host when it starts. When an instance opens, a run still
-STARTING, STARTED or CANCELING whose host is gone can never finish, so it is
-marked FAILURE. A bare pid is not enough, pids are reused: on Linux the boot id
+A run records the process that created it, and then the one that starts it.
+When an instance opens, a run still NOT_STARTED, STARTING, STARTED or
+CANCELING whose host is gone can never finish, so it is marked FAILURE. A bare pid is not enough, pids are reused: on Linux the boot id
 and the process start tick pin the identity to one process of one boot.
 """
 

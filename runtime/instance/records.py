@@ -101,7 +101,7 @@ def check_transition(
 
 
 class RunHost(msgspec.Struct, frozen=True, kw_only=True):
-    """The host process responsible for a run, recorded when the run starts.
+    """The host process responsible for a run: the one that created it, then the one that starts it.
 
     `boot_id` and `process_start` make the identity robust to pid reuse: a pid
     alive today is the same process only if the machine has not rebooted and
