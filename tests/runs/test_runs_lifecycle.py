@@ -207,20 +207,24 @@ async def test_a_restarted_host_fails_the_runs_its_dead_predecessor_left(tmp_pat
         assert events[-1].event_type == "RUN_FAILURE"
 
 
+# A location whose file a test breaks after it loaded.
+SINGLE_JOB = (
+    "from runtime import Definitions, job, op\n"
+    "@op\n"
+    "def one() -> int:\n"
+    "    return 1\n"
+    "@job\n"
+    "def single() -> None:\n"
+    "    one()\n"
+    "defs = Definitions(jobs=[single])\n"
+)
+
+
 async def test_a_run_worker_that_cannot_load_fails_only_its_run(tmp_path: Path) -> None:
     from runtime.workspace.workspace import Workspace
 
     code = tmp_path / "changing.py"
-    code.write_text(
-        "from runtime import Definitions, job, op\n"
-        "@op\n"
-        "def one() -> int:\n"
-        "    return 1\n"
-        "@job\n"
-        "def single() -> None:\n"
-        "    one()\n"
-        "defs = Definitions(jobs=[single])\n"
-    )
+    code.write_text(SINGLE_JOB)
     async with Workspace.from_targets(
         python_files=[code], instance=Instance.ephemeral(), restart=False
     ) as ws:
@@ -289,16 +293,7 @@ async def test_a_run_worker_that_hangs_while_loading_fails_at_the_startup_deadli
     from runtime.workspace.workspace import Workspace
 
     code = tmp_path / "slow_later.py"
-    code.write_text(
-        "from runtime import Definitions, job, op\n"
-        "@op\n"
-        "def one() -> int:\n"
-        "    return 1\n"
-        "@job\n"
-        "def single() -> None:\n"
-        "    one()\n"
-        "defs = Definitions(jobs=[single])\n"
-    )
+    code.write_text(SINGLE_JOB)
     async with Workspace.from_targets(
         python_files=[code], instance=Instance.ephemeral(), restart=False, startup_timeout=3.0
     ) as ws:
