@@ -17,7 +17,6 @@ from typing import Any
 import anyio
 
 from runtime.definitions.graph import JobDefinition, OpDefinition, StepInput, StepNode
-from runtime.execution.events import ListSink
 from runtime.execution.executor import execute_plan
 from runtime.execution.io_manager import (
     FilesystemIOManager,
@@ -26,6 +25,7 @@ from runtime.execution.io_manager import (
     WriteBehindIOManager,
 )
 from runtime.execution.plan import ExecutionPlan
+from runtime.protocol.run_log import ListSink
 
 
 async def _async_root() -> int:

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from runtime.protocol.messages import RunEvent
-    from runtime.runs.result import RunResult
+    from runtime.protocol.run_result import RunResult
     from runtime.workspace.spec import LocationSpec
 
 

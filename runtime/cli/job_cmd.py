@@ -22,8 +22,8 @@ from runtime.workspace.targets import add_target_arguments
 if TYPE_CHECKING:
     import argparse
 
+    from runtime.protocol.run_result import RunResult
     from runtime.runs.handle import RunHandle
-    from runtime.runs.result import RunResult
     from runtime.workspace.spec import LocationSpec
     from runtime.workspace.workspace import Workspace
 

@@ -96,7 +96,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     async def body(instance: Instance) -> int:
-        from runtime.runs.result import fold_events
+        from runtime.protocol.run_result import fold_events
 
         record = await instance.storage.get_run(args.run_id)
         if record is None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from runtime.protocol.messages import LogPayload
 
 if TYPE_CHECKING:
-    from runtime.execution.events import EventEmitter
+    from runtime.protocol.run_log import RunLog
 
 
 class StepCapture:
@@ -30,7 +30,7 @@ class StepCapture:
 
     __slots__ = ("_emitter", "_lock", "_partial", "step_key")
 
-    def __init__(self, emitter: EventEmitter, step_key: str) -> None:
+    def __init__(self, emitter: RunLog, step_key: str) -> None:
         self._emitter = emitter
         self.step_key = step_key
         self._partial: dict[str, str] = {}

@@ -1,102 +1,30 @@
-"""Stamping run events and handing them, in order, to whoever streams them.
+"""Handing a run's events, in order, to whoever streams them.
 
-Steps emit from the event loop and from worker threads. An emitter stamps the
-run id, a gapless sequence and a timestamp under one lock, so the order of the
-sequence numbers is the order in which the sink receives the events. The sink
-is synchronous and cheap (`put`); an `EventBuffer` collects events and lets one
-async consumer drain them in batches, which is what the code server streams.
+Steps emit from the event loop and from worker threads through the run's
+RunLog (runtime.protocol.run_log), whose sink is synchronous and cheap
+(`put`); an `EventBuffer` collects events and lets one async consumer drain
+them in batches, which is what the code server streams.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-
-from runtime.protocol.messages import NoPayload, RunEvent
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from runtime.protocol.messages import AnyPayload, EventType
-
-NO_PAYLOAD = NoPayload()
+    from runtime.protocol.messages import RunEvent
 
 
 def jsonable(metadata: dict[str, Any]) -> dict[str, Any]:
     """User metadata made encodable: values msgpack cannot carry become their repr()."""
     converted: dict[str, Any] = msgspec.to_builtins(metadata, enc_hook=repr, str_keys=True)
     return converted
-
-
-class EventSink(Protocol):
-    """Receives every event of a run, in sequence order.
-
-    `put` is called from the event loop and from worker threads, must be
-    thread-safe and must not block.
-    """
-
-    def put(self, event: RunEvent) -> None: ...
-
-
-class EventEmitter:
-    """Stamps events of one run (run id, gapless sequence from first_sequence, time) and puts them in a sink."""
-
-    __slots__ = ("_lock", "_sequence", "_sink", "run_id")
-
-    def __init__(self, run_id: str, sink: EventSink, *, first_sequence: int = 1) -> None:
-        if first_sequence < 1:
-            raise ValueError(
-                f"first_sequence must be >= 1, got {first_sequence} for run {run_id!r}."
-            )
-        self.run_id = run_id
-        self._sink = sink
-        # The host may have stored the run's first events itself (RUN_STARTING).
-        self._sequence = first_sequence - 1
-        # Sequence numbers and delivery order must agree across threads.
-        self._lock = threading.Lock()
-
-    @property
-    def last_sequence(self) -> int:
-        """The sequence number of the last event emitted (first_sequence - 1 before the first)."""
-        return self._sequence
-
-    def emit(
-        self,
-        event_type: EventType,
-        step_key: str | None = None,
-        payload: AnyPayload = NO_PAYLOAD,
-    ) -> RunEvent:
-        """Stamp one event, hand it to the sink and return it. Safe from any thread."""
-        with self._lock:
-            self._sequence += 1
-            event = RunEvent(
-                run_id=self.run_id,
-                sequence=self._sequence,
-                timestamp=time.time(),
-                event_type=event_type,
-                step_key=step_key,
-                payload=payload,
-            )
-            self._sink.put(event)
-        return event
-
-
-class ListSink:
-    """A sink that keeps every event in a list; for in-process execution and tests."""
-
-    __slots__ = ("events",)
-
-    def __init__(self) -> None:
-        self.events: list[RunEvent] = []
-
-    def put(self, event: RunEvent) -> None:
-        # list.append is atomic under the GIL, and the emitter's lock orders calls.
-        self.events.append(event)
 
 
 class EventBuffer:

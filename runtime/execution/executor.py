@@ -22,7 +22,7 @@ import anyio.to_thread
 from runtime.definitions.retry import RetryRequested
 from runtime.execution import capture
 from runtime.execution.context import StepCanceledError, StepContext, StepLogger
-from runtime.execution.events import EventEmitter, jsonable
+from runtime.execution.events import jsonable
 from runtime.execution.io_manager import InMemoryIOManager
 from runtime.protocol.error_info import error_info
 from runtime.protocol.messages import (
@@ -36,6 +36,7 @@ from runtime.protocol.messages import (
     StepSkippedPayload,
     StepSuccessPayload,
 )
+from runtime.protocol.run_log import RunLog
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -44,10 +45,10 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup, TaskStatus
 
     from runtime.definitions.graph import OpDefinition
-    from runtime.execution.events import EventSink
     from runtime.execution.io_manager import IOManager
     from runtime.execution.plan import ExecutionPlan, PlannedStep
     from runtime.execution.processes import StepProcessPool
+    from runtime.protocol.run_log import EventSink
 
 ExecutorKind = Literal["in_process", "multiprocess"]
 RunStatus = Literal["SUCCESS", "FAILURE", "CANCELED"]
@@ -147,7 +148,7 @@ async def execute_plan(
     )
     run = _Run(
         plan,
-        emitter=EventEmitter(run_id, sink, first_sequence=first_sequence),
+        emitter=RunLog(run_id, sink, next_sequence=first_sequence),
         step_configs=step_configs or {},
         resources=resources or {},
         io_manager=io_manager if io_manager is not None else InMemoryIOManager(),
@@ -213,7 +214,7 @@ class _Run:
         self,
         plan: ExecutionPlan,
         *,
-        emitter: EventEmitter,
+        emitter: RunLog,
         step_configs: Mapping[str, msgspec.Struct],
         resources: Mapping[str, Any],
         io_manager: IOManager,

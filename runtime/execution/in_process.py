@@ -12,10 +12,10 @@ import anyio
 
 from runtime.definitions.graph import ASSET_JOB_NAME
 from runtime.errors import ExecutionError
-from runtime.execution.events import ListSink
 from runtime.execution.executor import execute_plan
 from runtime.execution.io_manager import InMemoryIOManager
 from runtime.execution.plan import ExecutionPlan
+from runtime.protocol.run_log import ListSink
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping

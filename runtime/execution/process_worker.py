@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 from runtime.definitions.retry import RetryRequested
 from runtime.execution import capture
 from runtime.execution.context import StepContext, StepLogger
-from runtime.execution.events import EventEmitter, ListSink, jsonable
+from runtime.execution.events import jsonable
 from runtime.protocol.error_info import error_info
 from runtime.protocol.messages import EnginePayload
+from runtime.protocol.run_log import ListSink, RunLog
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -125,7 +126,7 @@ def run_step(call: ProcessStepCall) -> ProcessStepOutcome:
     capture.install()
     queue = _event_queue
     sink: _QueueSink | ListSink = ListSink() if queue is None else _QueueSink(queue, call.call_id)
-    emitter = EventEmitter(call.run_id, sink)
+    emitter = RunLog(call.run_id, sink)
     step_capture = capture.StepCapture(emitter, call.step_key)
     token = capture.current_step.set(step_capture)
     outcome = ProcessStepOutcome()

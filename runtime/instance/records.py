@@ -6,44 +6,26 @@ they are; storages build them, callers never mutate them.
 
 from __future__ import annotations
 
-import enum
 from typing import Any
 
 import msgspec
 
 from runtime.errors import RuntimeFrameworkError
 from runtime.protocol.messages import RunEvent
+from runtime.protocol.run_status import FINISHED_STATUSES, IN_FLIGHT_STATUSES, RunStatus
 
+__all__ = [
+    "FINISHED_STATUSES",
+    "IN_FLIGHT_STATUSES",
+    "RunFilter",
+    "RunHost",
+    "RunRecord",
+    "RunStatus",
+    "RunStatusTransitionError",
+    "StoredEvent",
+    "check_transition",
+]
 
-class RunStatus(enum.StrEnum):
-    """Where a run is in its life: NOT_STARTED -> STARTING -> STARTED -> SUCCESS | FAILURE,
-    and CANCELING -> CANCELED."""
-
-    NOT_STARTED = "NOT_STARTED"
-    STARTING = "STARTING"
-    STARTED = "STARTED"
-    SUCCESS = "SUCCESS"
-    FAILURE = "FAILURE"
-    CANCELING = "CANCELING"
-    CANCELED = "CANCELED"
-
-    @property
-    def is_finished(self) -> bool:
-        """True for the statuses a run never leaves: SUCCESS, FAILURE and CANCELED."""
-        return self in FINISHED_STATUSES
-
-    @property
-    def is_in_flight(self) -> bool:
-        """True while a host process is responsible for the run (STARTING, STARTED, CANCELING)."""
-        return self in IN_FLIGHT_STATUSES
-
-
-FINISHED_STATUSES: frozenset[RunStatus] = frozenset(
-    {RunStatus.SUCCESS, RunStatus.FAILURE, RunStatus.CANCELED}
-)
-IN_FLIGHT_STATUSES: frozenset[RunStatus] = frozenset(
-    {RunStatus.STARTING, RunStatus.STARTED, RunStatus.CANCELING}
-)
 
 # Every status change a run may make. A run that is canceling may still end in
 # SUCCESS or FAILURE when it finished before the cancellation reached it.

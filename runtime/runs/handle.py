@@ -8,7 +8,7 @@ import anyio
 
 from runtime.errors import RunNotFoundError
 from runtime.protocol.messages import RUN_END_EVENTS
-from runtime.runs.result import fold_events
+from runtime.protocol.run_result import fold_events
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from runtime.instance.instance import Instance
     from runtime.instance.records import RunRecord, RunStatus
     from runtime.protocol.messages import RunEvent
+    from runtime.protocol.run_result import RunResult
     from runtime.runs.driver import RunDriver
-    from runtime.runs.result import RunResult
 
 # A follower also re-reads storage at this interval, so it sees events that
 # another process (a run worker, another host) stores.

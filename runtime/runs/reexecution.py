@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from runtime.runs.result import fold_events
+from runtime.protocol.run_result import fold_events
 
 if TYPE_CHECKING:
     from runtime.instance.records import RunRecord

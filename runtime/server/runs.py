@@ -235,14 +235,12 @@ class RunManager:
 
     def _refuse(self, request: m.ExecuteRunRequest, buffer: EventBuffer, exc: Exception) -> None:
         """A run that cannot start ends with one RUN_FAILURE saying why."""
-        from runtime.execution.events import EventEmitter
         from runtime.protocol.error_info import error_info
+        from runtime.protocol.run_log import RunLog
 
         # A first_sequence below 1 is itself a reason to refuse; the refusal still numbers its event.
-        emitter = EventEmitter(
-            request.run_id, buffer, first_sequence=max(request.first_sequence, 1)
-        )
-        emitter.emit(
+        log = RunLog(request.run_id, buffer, next_sequence=max(request.first_sequence, 1))
+        log.emit(
             "RUN_FAILURE",
             None,
             m.RunFailurePayload(

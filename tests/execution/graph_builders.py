@@ -10,10 +10,10 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 from runtime.definitions.graph import JobDefinition, OpDefinition, StepInput, StepNode
-from runtime.execution.events import ListSink
 from runtime.execution.executor import execute_plan
 from runtime.execution.plan import ExecutionPlan
 from runtime.protocol.messages import RUN_END_EVENTS
+from runtime.protocol.run_log import ListSink
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

@@ -12,10 +12,10 @@ import pytest
 from graph_builders import check_events, make_job, make_op, step
 
 from runtime.definitions.retry import RetryRequested
-from runtime.execution.events import ListSink
 from runtime.execution.executor import CancelToken, execute_plan
 from runtime.execution.plan import ExecutionPlan
 from runtime.protocol.messages import EnginePayload, StepFailurePayload, StepSkippedPayload
+from runtime.protocol.run_log import ListSink
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

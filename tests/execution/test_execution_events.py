@@ -1,4 +1,4 @@
-"""EventEmitter and EventBuffer: gapless sequences from many threads, batches in order."""
+"""RunLog and EventBuffer: gapless sequences from many threads, batches in order."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ import anyio.lowlevel
 import anyio.to_thread
 import pytest
 
-from runtime.execution.events import EventBuffer, EventEmitter, ListSink
+from runtime.execution.events import EventBuffer
 from runtime.protocol.messages import LogPayload, RunEvent
+from runtime.protocol.run_log import ListSink, RunLog
 
 
 def test_emitter_stamps_run_id_gapless_sequence_and_time() -> None:
     sink = ListSink()
-    emitter = EventEmitter("r1", sink)
+    emitter = RunLog("r1", sink)
     first = emitter.emit("RUN_START")
     second = emitter.emit("STEP_START", "a")
     assert sink.events == [first, second]
@@ -26,7 +27,7 @@ def test_emitter_stamps_run_id_gapless_sequence_and_time() -> None:
 
 def test_emitter_keeps_sequence_and_delivery_order_together_across_threads() -> None:
     sink = ListSink()
-    emitter = EventEmitter("r1", sink)
+    emitter = RunLog("r1", sink)
 
     def spam() -> None:
         for i in range(2000):
@@ -43,7 +44,7 @@ def test_emitter_keeps_sequence_and_delivery_order_together_across_threads() -> 
 @pytest.mark.anyio
 async def test_buffer_yields_batches_in_order_from_the_loop_and_threads() -> None:
     buffer = EventBuffer(max_batch=500)
-    emitter = EventEmitter("r1", buffer)
+    emitter = RunLog("r1", buffer)
     received: list[RunEvent] = []
     batch_sizes: list[int] = []
 
@@ -72,7 +73,7 @@ async def test_buffer_yields_batches_in_order_from_the_loop_and_threads() -> Non
 @pytest.mark.anyio
 async def test_buffer_close_ends_iteration_after_pending_events_and_twice_is_harmless() -> None:
     buffer = EventBuffer()
-    emitter = EventEmitter("r1", buffer)
+    emitter = RunLog("r1", buffer)
     emitter.emit("RUN_START")
     buffer.close()
     buffer.close()
@@ -83,7 +84,7 @@ async def test_buffer_close_ends_iteration_after_pending_events_and_twice_is_har
 @pytest.mark.anyio
 async def test_buffer_wakes_a_waiting_consumer_from_another_thread() -> None:
     buffer = EventBuffer()
-    emitter = EventEmitter("r1", buffer)
+    emitter = RunLog("r1", buffer)
     got: list[int] = []
     received = anyio.Event()
 

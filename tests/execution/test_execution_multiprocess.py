@@ -21,12 +21,12 @@ from execution_mp_ops import (
 )
 from graph_builders import check_events, make_job, make_op, run_job, step
 
-from runtime.execution.events import ListSink
 from runtime.execution.executor import CancelToken, execute_plan
 from runtime.execution.io_manager import InMemoryIOManager
 from runtime.execution.plan import ExecutionPlan
 from runtime.execution.processes import stop_forkserver
 from runtime.protocol.messages import EnginePayload, LogPayload, StepFailurePayload
+from runtime.protocol.run_log import ListSink
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
