@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 import pytest
-from graph_builders import check_events, make_job, make_op, step
 
 from runtime.definitions.retry import RetryRequested
 from runtime.execution.executor import CancelToken, execute_plan
 from runtime.execution.plan import ExecutionPlan
 from runtime.protocol.messages import EnginePayload, StepFailurePayload, StepSkippedPayload
 from runtime.protocol.run_log import ListSink
+from tests.execution.graph_builders import check_events, make_job, make_op, step
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

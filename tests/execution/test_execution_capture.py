@@ -7,10 +7,10 @@ import sys
 from typing import TYPE_CHECKING
 
 import pytest
-from graph_builders import make_job, run_job, step
 
 from runtime.execution import capture
 from runtime.protocol.messages import EnginePayload, LogPayload
+from tests.execution.graph_builders import make_job, run_job, step
 
 if TYPE_CHECKING:
     from runtime.execution.context import StepContext

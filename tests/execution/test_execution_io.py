@@ -7,7 +7,6 @@ import threading
 from typing import TYPE_CHECKING
 
 import pytest
-from graph_builders import make_job, make_op, run_job, step
 
 from runtime.execution.io_manager import (
     FilesystemIOManager,
@@ -16,6 +15,7 @@ from runtime.execution.io_manager import (
     WriteBehindIOManager,
 )
 from runtime.protocol.messages import AssetMaterializationPayload, EnginePayload
+from tests.execution.graph_builders import make_job, make_op, run_job, step
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
-from execution_mp_ops import (
+
+from runtime.execution.executor import CancelToken, execute_plan
+from runtime.execution.io_manager import InMemoryIOManager
+from runtime.execution.plan import ExecutionPlan
+from runtime.execution.processes import stop_forkserver
+from runtime.protocol.messages import EnginePayload, LogPayload, StepFailurePayload
+from runtime.protocol.run_log import ListSink
+from tests.execution.execution_mp_ops import (
     chatty,
     decorated,
     fails,
@@ -19,14 +26,7 @@ from execution_mp_ops import (
     sleeps_forever,
     unpack,
 )
-from graph_builders import check_events, make_job, make_op, run_job, step
-
-from runtime.execution.executor import CancelToken, execute_plan
-from runtime.execution.io_manager import InMemoryIOManager
-from runtime.execution.plan import ExecutionPlan
-from runtime.execution.processes import stop_forkserver
-from runtime.protocol.messages import EnginePayload, LogPayload, StepFailurePayload
-from runtime.protocol.run_log import ListSink
+from tests.execution.graph_builders import check_events, make_job, make_op, run_job, step
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

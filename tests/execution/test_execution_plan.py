@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from graph_builders import make_job, step
 
 from runtime.errors import StepSelectionError
 from runtime.execution.plan import ExecutionPlan, StoredInput
+from tests.execution.graph_builders import make_job, step
 
 if TYPE_CHECKING:
     from runtime.definitions.graph import JobDefinition

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
-from graph_builders import make_job, make_op, run_job, step
 
 from runtime.definitions.retry import RetryPolicy, RetryRequested
 from runtime.execution.io_manager import InMemoryIOManager
@@ -18,6 +17,7 @@ from runtime.protocol.messages import (
     StepRetryPayload,
     StepSkippedPayload,
 )
+from tests.execution.graph_builders import make_job, make_op, run_job, step
 
 if TYPE_CHECKING:
     from runtime.execution.context import StepContext

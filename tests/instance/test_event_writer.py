@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.lowlevel
 import pytest
-from storage_helpers import make_event
 
 from runtime.errors import StorageError
 from runtime.instance.storage.event_writer import EventWriter
 from runtime.instance.storage.sqlite import SqliteRunStorage
+from tests.instance.storage_helpers import make_event
 
 if TYPE_CHECKING:
     from pathlib import Path

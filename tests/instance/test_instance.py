@@ -6,13 +6,13 @@ import textwrap
 from typing import TYPE_CHECKING
 
 import pytest
-from storage_helpers import make_event
 
 from runtime.errors import InstanceConfigError, RunNotFoundError, RuntimeFrameworkError
 from runtime.instance.config import InstanceConfig
 from runtime.instance.instance import Instance
 from runtime.instance.records import RunFilter, RunStatus
 from runtime.instance.storage.sqlite import DATABASE_FILE_NAME
+from tests.instance.storage_helpers import make_event
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import anyio
 import pytest
-from storage_helpers import make_event, make_run
 
 from runtime.instance.host import current_host, dead_host_reason, host_is_alive
 from runtime.instance.instance import Instance
 from runtime.instance.records import RunHost, RunRecord, RunStatus
 from runtime.instance.storage.sqlite import SqliteRunStorage
 from runtime.protocol.messages import EnginePayload, RunFailurePayload
+from tests.instance.storage_helpers import make_event, make_run
 
 # A host process: opens the instance, starts a run, stores its first events, queues another
 # run, then waits to be killed.

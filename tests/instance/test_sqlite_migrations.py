@@ -7,11 +7,11 @@ from contextlib import closing
 from typing import TYPE_CHECKING
 
 import pytest
-from storage_helpers import make_run
 
 from runtime.errors import StorageError
 from runtime.instance.storage.sqlite import DATABASE_FILE_NAME, SqliteRunStorage
 from runtime.instance.storage.sqlite_schema import MIGRATIONS, Migration, current_version, migrate
+from tests.instance.storage_helpers import make_run
 
 if TYPE_CHECKING:
     from pathlib import Path

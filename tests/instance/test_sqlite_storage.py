@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
-from storage_helpers import make_event, make_run
 
 from runtime.errors import RunNotFoundError, StorageError
 from runtime.instance.host import current_host
 from runtime.instance.records import RunFilter, RunHost, RunStatus, RunStatusTransitionError
 from runtime.instance.storage.sqlite import DATABASE_FILE_NAME, SqliteRunStorage
+from tests.instance.storage_helpers import make_event, make_run
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

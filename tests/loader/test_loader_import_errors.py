@@ -7,7 +7,6 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
-from helpers_loader import file_writer, imports_restored
 
 from runtime.errors import LoadError
 from runtime.loader.import_recorder import ImportRecorder
@@ -16,21 +15,10 @@ from runtime.loader.target import LoadTarget
 from runtime.protocol.error_info import format_user_traceback
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
     from pathlib import Path
 
     Write = Callable[[str, str], Path]
-
-
-@pytest.fixture(autouse=True)
-def isolated_imports(tmp_path: Path) -> Iterator[None]:
-    with imports_restored(tmp_path):
-        yield
-
-
-@pytest.fixture
-def write(tmp_path: Path) -> Write:
-    return file_writer(tmp_path)
 
 
 DEFS = """

@@ -7,28 +7,16 @@ import textwrap
 from typing import TYPE_CHECKING
 
 import pytest
-from helpers_loader import file_writer, imports_restored
 
 from runtime.errors import DefinitionError, LoadError
 from runtime.loader.load import load_repository
 from runtime.loader.target import LoadTarget
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
     from pathlib import Path
 
     Write = Callable[[str, str], Path]
-
-
-@pytest.fixture(autouse=True)
-def isolated_imports(tmp_path: Path) -> Iterator[None]:
-    with imports_restored(tmp_path):
-        yield
-
-
-@pytest.fixture
-def write(tmp_path: Path) -> Write:
-    return file_writer(tmp_path)
 
 
 ONE_ASSET_SOURCE = """

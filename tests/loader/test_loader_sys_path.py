@@ -14,27 +14,15 @@ import sys
 from typing import TYPE_CHECKING
 
 import pytest
-from helpers_loader import file_writer, imports_restored
 
 from runtime.loader.load import load_repository
 from runtime.loader.target import LoadTarget
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
     from pathlib import Path
 
     Write = Callable[[str, str], Path]
-
-
-@pytest.fixture(autouse=True)
-def isolated_imports(tmp_path: Path) -> Iterator[None]:
-    with imports_restored(tmp_path):
-        yield
-
-
-@pytest.fixture
-def write(tmp_path: Path) -> Write:
-    return file_writer(tmp_path)
 
 
 # The module names are unique to this test file: the in-process tests register

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
-from helpers_server import start_code_server
 
 from runtime.errors import CodeLocationError
 from runtime.protocol.messages import EvaluateSensorRequest
+from tests.helpers_server import start_code_server
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -9,7 +9,6 @@ import anyio
 import pytest
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
-from helpers_server import start_code_server
 
 from runtime.errors import CodeLocationError, ProtocolVersionError
 from runtime.protocol._generated.runtime_api import CodeLocationBase, CodeLocationStub, Envelope
@@ -17,6 +16,7 @@ from runtime.protocol.client import CodeLocationClient
 from runtime.protocol.envelope import wrap
 from runtime.protocol.messages import PROTOCOL_VERSION, PingReply
 from runtime.protocol.transport import open_channel, serve
+from tests.helpers_server import start_code_server
 
 HELLO = str(Path(__file__).resolve().parents[2] / "examples" / "hello_world" / "definitions.py")
 

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
-from runs_helpers import pipeline_workspace, wait_for_file
 
 from runtime.instance.config import (
     InstanceConfig,
@@ -16,6 +15,7 @@ from runtime.instance.config import (
 )
 from runtime.instance.instance import Instance
 from runtime.instance.records import RunStatus
+from tests.runs.runs_helpers import pipeline_workspace, wait_for_file
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
-from runs_helpers import pipeline_workspace
 
 from runtime.errors import CodeLocationError, RunConfigError, UnknownJobError
 from runtime.instance.records import RunStatus
 from runtime.protocol.messages import RUN_END_EVENTS, StepFailurePayload
+from tests.runs.runs_helpers import pipeline_workspace
 
 if TYPE_CHECKING:
     from runtime.protocol.messages import RunEvent
@@ -167,10 +167,9 @@ async def test_fifty_runs_at_once_are_all_stored(tmp_path: Path) -> None:
 
 
 async def test_a_location_in_error_refuses_runs_and_the_rest_keep_working(tmp_path: Path) -> None:
-    from runs_helpers import PIPELINE
-
     from runtime.instance.instance import Instance
     from runtime.workspace.workspace import Workspace
+    from tests.runs.runs_helpers import PIPELINE
 
     broken = tmp_path / "broken.py"
     broken.write_text("import no_such_module_anywhere\n")
@@ -189,11 +188,10 @@ async def test_a_location_in_error_refuses_runs_and_the_rest_keep_working(tmp_pa
 async def test_run_workers_are_refused_for_grpc_server_locations(
     fast_options: SupervisorOptions,
 ) -> None:
-    from helpers_server import start_code_server
-
     from runtime.instance.instance import Instance
     from runtime.workspace.config import grpc_server_spec
     from runtime.workspace.workspace import Workspace
+    from tests.helpers_server import start_code_server
 
     hello = Path(__file__).resolve().parents[2] / "examples" / "hello_world" / "definitions.py"
     async with start_code_server("-f", str(hello), "-p", "0") as server:

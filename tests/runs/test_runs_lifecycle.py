@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
-from runs_helpers import PIPELINE, pipeline_workspace, wait_for_file
 
 from runtime.instance.instance import Instance
 from runtime.instance.records import RunStatus
 from runtime.protocol.messages import EnginePayload
+from tests.runs.runs_helpers import PIPELINE, pipeline_workspace, wait_for_file
 
 if TYPE_CHECKING:
     from pathlib import Path

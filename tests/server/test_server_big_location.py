@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from helpers_server import start_code_server
 
 from runtime.protocol.messages import CHUNK_SIZE, encode
+from tests.helpers_server import start_code_server
 
 if TYPE_CHECKING:
     from pathlib import Path

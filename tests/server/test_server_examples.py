@@ -9,7 +9,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers_server import start_code_server
+
+from tests.helpers_server import start_code_server
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MODULE_LOCATION = str(EXAMPLES / "module_location")

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import anyio
 import pytest
-from helpers_server import code_server_command, start_code_server, wait_until
 
 from runtime.protocol.messages import PROTOCOL_VERSION
 from runtime.server.ready import parse_ready_line
 from runtime.version import __version__
+from tests.helpers_server import code_server_command, start_code_server, wait_until
 
 HELLO = str(Path(__file__).resolve().parents[2] / "examples" / "hello_world" / "definitions.py")
 

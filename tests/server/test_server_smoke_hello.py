@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers_server import start_code_server
+
+from tests.helpers_server import start_code_server
 
 HELLO = Path(__file__).resolve().parents[2] / "examples" / "hello_world" / "definitions.py"
 

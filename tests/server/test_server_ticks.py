@@ -8,10 +8,10 @@ from pathlib import Path
 
 import anyio
 import pytest
-from helpers_server import start_code_server
 
 from runtime.errors import CodeLocationError
 from runtime.protocol.messages import EvaluateScheduleRequest, EvaluateSensorRequest
+from tests.helpers_server import start_code_server
 
 HELLO = str(Path(__file__).resolve().parents[2] / "examples" / "hello_world" / "definitions.py")
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING
 
-from workspace_helpers import HELLO, user_code
+from tests.workspace.workspace_helpers import HELLO, user_code
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -11,9 +11,15 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
-from workspace_helpers import HELLO, is_running, processes_mentioning, user_code, wait_until_gone
 
 from runtime import Workspace
+from tests.workspace.workspace_helpers import (
+    HELLO,
+    is_running,
+    processes_mentioning,
+    user_code,
+    wait_until_gone,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable

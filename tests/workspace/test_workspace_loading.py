@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
-from workspace_helpers import HELLO, eventually, is_running, user_code
 
 from runtime import Workspace
 from runtime.errors import CodeLocationError, WorkspaceConfigError
 from runtime.workspace.config import code_location_spec
+from tests.workspace.workspace_helpers import HELLO, eventually, is_running, user_code
 
 if TYPE_CHECKING:
     from collections.abc import Callable

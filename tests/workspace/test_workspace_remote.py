@@ -7,10 +7,16 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
-from workspace_helpers import HELLO, eventually, is_running, standalone_server, user_code
 
 from runtime import Workspace
 from runtime.workspace.config import grpc_server_spec
+from tests.workspace.workspace_helpers import (
+    HELLO,
+    eventually,
+    is_running,
+    standalone_server,
+    user_code,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -9,10 +9,16 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
-from workspace_helpers import HELLO, eventually, is_running, still_running_after, user_code
 
 from runtime import Workspace
 from runtime.workspace.options import RestartPolicy
+from tests.workspace.workspace_helpers import (
+    HELLO,
+    eventually,
+    is_running,
+    still_running_after,
+    user_code,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from helpers_server import start_code_server
 
 from runtime.workspace.config import grpc_server_spec
 from runtime.workspace.workspace import Workspace
+from tests.helpers_server import start_code_server
 
 if TYPE_CHECKING:
     from runtime.workspace.options import SupervisorOptions

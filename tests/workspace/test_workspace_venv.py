@@ -6,9 +6,9 @@ import os
 from typing import TYPE_CHECKING
 
 import pytest
-from workspace_helpers import user_code
 
 from runtime import Workspace
+from tests.workspace.workspace_helpers import user_code
 
 if TYPE_CHECKING:
     from pathlib import Path

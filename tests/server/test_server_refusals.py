@@ -6,15 +6,15 @@ import textwrap
 from typing import TYPE_CHECKING
 
 import pytest
-from helpers_server import start_code_server
 
 from runtime.execution.io_manager import FilesystemIOManager
 from runtime.protocol import messages as m
+from tests.helpers_server import start_code_server
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from helpers_server import ServerProcess
+    from tests.helpers_server import ServerProcess
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
