@@ -31,9 +31,9 @@ if TYPE_CHECKING:
 
     from runtime.instance.instance import Instance
     from runtime.instance.records import RunRecord
+    from runtime.process.code_server import CodeServerProcess
     from runtime.protocol.client import CodeLocationClient
     from runtime.protocol.messages import AnyPayload, EventType, ExecuteRunRequest
-    from runtime.workspace.process import CodeServerProcess
 
 logger = logging.getLogger("runtime.runs")
 

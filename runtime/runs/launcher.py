@@ -247,9 +247,9 @@ async def _run_worker_connection(
 ) -> AsyncIterator[ServerConnection]:
     from runtime.runs.worker import open_run_worker
 
-    async with open_run_worker(location.spec, options) as (client, process):
+    async with open_run_worker(location.spec, options) as worker:
         yield ServerConnection(
-            client,
-            process,
-            f"the run worker of location {location.name!r} (pid {process.pid})",
+            worker.client,
+            worker.process,
+            f"the run worker of location {location.name!r} (pid {worker.process.pid})",
         )

@@ -19,9 +19,9 @@ from runtime.errors import CodeLocationError
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
+    from runtime.process.code_server import CodeServerProcess
     from runtime.protocol.client import CodeLocationClient
     from runtime.protocol.messages import ServerInfo, Snapshot
-    from runtime.workspace.process import CodeServerProcess
     from runtime.workspace.spec import LocationSpec
     from runtime.workspace.state import LocationFailure, LocationStatus, StatusChange
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from runtime.process.options import CodeServerOptions
+
 
 @dataclass(frozen=True, kw_only=True)
 class RestartPolicy:
@@ -30,17 +32,9 @@ class RestartPolicy:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SupervisorOptions:
-    """Tuning for every location of one workspace."""
+class SupervisorOptions(CodeServerOptions):
+    """Tuning for every location of one workspace: its code servers' deadlines, restarts, polling."""
 
-    # From spawn to loaded definitions; on expiry the location is in error and
-    # its process is killed.
-    startup_timeout: float = 180.0
-    # The code server exits when no heartbeat arrives for this long, so a host
-    # that vanishes leaves nothing behind; the host sends one every third of it.
-    heartbeat_timeout: float = 30.0
-    # SIGTERM, then this long for a graceful exit, then SIGKILL.
-    stop_grace: float = 5.0
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     # grpc_server locations: how often to ask whether the server id changed.
     remote_poll_interval: float = 2.0
@@ -48,7 +42,3 @@ class SupervisorOptions:
     remote_retry: RestartPolicy = field(
         default_factory=lambda: RestartPolicy(initial_delay=1.0, max_delay=30.0)
     )
-
-    @property
-    def heartbeat_interval(self) -> float:
-        return self.heartbeat_timeout / 3

@@ -11,6 +11,8 @@ from typing import Literal
 
 import msgspec
 
+from runtime.process.target import CodeServerTarget
+
 LocationKind = Literal["python_file", "python_module", "python_package", "grpc_server"]
 
 
@@ -60,3 +62,12 @@ class LocationSpec(msgspec.Struct, frozen=True, kw_only=True):
             args += ["--working-directory", self.working_directory]
         args += ["--location-name", self.name]
         return args
+
+    def code_server_target(self) -> CodeServerTarget:
+        """What a code server process must load to serve this (managed) location."""
+        return CodeServerTarget(
+            name=self.name,
+            target_args=tuple(self.code_server_target_args()),
+            working_directory=self.working_directory,
+            executable_path=self.executable_path,
+        )

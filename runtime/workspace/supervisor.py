@@ -10,20 +10,20 @@ location in error and schedules a restart with exponential backoff.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import os
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import anyio
 
-from runtime.errors import CodeLocationError, ProtocolError, RuntimeFrameworkError
+from runtime.errors import CodeLocationError
+from runtime.process.code_server import CodeServerStartError
+from runtime.process.failure import LocationFailure
+from runtime.process.loaded import CALL_TIMEOUT, UNREACHABLE
 from runtime.workspace.location import LocationServer
-from runtime.workspace.process import CodeServerStartError, run_code_server
-from runtime.workspace.state import LocationFailure
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -31,20 +31,14 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup, TaskStatus
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-    from runtime.protocol.client import CodeLocationClient
-    from runtime.protocol.messages import ServerInfo, Snapshot
+    from runtime.process.code_server import CodeServerProcess
     from runtime.workspace.location import CodeLocation
     from runtime.workspace.options import SupervisorOptions
-    from runtime.workspace.process import CodeServerProcess
 
 logger = logging.getLogger("runtime.workspace")
 
-T = TypeVar("T")
 
-# Errors that mean "the server did not answer", as opposed to a bug here.
-UNREACHABLE = (CodeLocationError, ProtocolError, TimeoutError, OSError)
-# How long one control-plane call may take before it counts as unanswered.
-CALL_TIMEOUT = 10.0
+__all__ = ["CALL_TIMEOUT", "UNREACHABLE", "ManagedSupervisor", "first_of", "unreachable_failure"]
 
 
 @dataclass(frozen=True)
@@ -214,144 +208,27 @@ class ManagedSupervisor:
 
         Raises LoadFailed (before reporting) when it does not load.
         """
-        spec = self._location.spec
-        deadline = anyio.current_time() + self._options.startup_timeout
-        failure: LocationFailure | None = None
-        async with anyio.create_task_group() as tg:
-            try:
-                process: CodeServerProcess = await tg.start(
-                    functools.partial(run_code_server, spec, self._options, deadline=deadline)
-                )
-            except CodeServerStartError as exc:
-                failure = exc.failure
-            except CodeLocationError as exc:
-                failure = LocationFailure(
-                    type=type(exc).__name__, message=str(exc), time=time.time()
-                )
-            else:
-                failure = await self._own_process(process, tg, deadline, task_status)
-            # Stops the process (terminate, grace, kill) if it still runs.
-            tg.cancel_scope.cancel()
-        if failure is not None:
-            raise LoadFailed(failure)
+        from runtime.process.loaded import open_loaded_code_server
 
-    async def _own_process(
-        self,
-        process: CodeServerProcess,
-        tg: TaskGroup,
-        deadline: float,
-        task_status: TaskStatus[LocationServer],
-    ) -> LocationFailure | None:
-        from runtime.protocol.client import CodeLocationClient
-
-        try:
-            client = CodeLocationClient(socket=process.socket_path)
-        except RuntimeFrameworkError as exc:
-            return LocationFailure(type=type(exc).__name__, message=str(exc), time=time.time())
-        async with client:
-            # Heartbeats start before the load finishes: a slow import must not
-            # trip the server's own heartbeat timeout.
-            tg.start_soon(self._heartbeat, process, client)
-            loaded = await self._wait_loaded(process, client, deadline)
-            if isinstance(loaded, LocationFailure):
-                return loaded
-            info, snapshot = loaded
-            server = LocationServer(client=client, info=info, snapshot=snapshot, process=process)
-            task_status.started(server)
-            await first_of(process.exited.wait, server.wait_retired)
-            if server.retired:
-                # Runs in flight on the old generation finish before it stops.
-                await first_of(process.exited.wait, server.wait_idle)
-            elif self._inbox_send is not None:
-                self._inbox_send.send_nowait(ServerDied(server))
-        return None
-
-    async def _wait_loaded(
-        self, process: CodeServerProcess, client: CodeLocationClient, deadline: float
-    ) -> tuple[ServerInfo, Snapshot] | LocationFailure:
-        result: tuple[ServerInfo, Snapshot] | LocationFailure | None = None
-        with anyio.move_on_after(max(0.0, deadline - anyio.current_time())):
-            try:
-                # The server answers GetSnapshot once its lazy load finished.
-                snapshot = await client.snapshot()
-                info = await client.server_info(timeout=CALL_TIMEOUT)
-            except UNREACHABLE as exc:
-                result = await self._failure_while_loading(process, exc)
-            else:
-                if snapshot.error is not None:
-                    result = LocationFailure.from_error_info(
-                        snapshot.error, timings=snapshot.timings, time=time.time()
-                    )
-                else:
-                    result = (info, snapshot)
-        if result is None:
-            result = self._timeout_failure(process)
-        return result
-
-    async def _failure_while_loading(
-        self, process: CodeServerProcess, exc: Exception
-    ) -> LocationFailure:
-        # Usually the process died while importing (os.abort, sys.exit, a segfault).
-        with anyio.move_on_after(1.0):
-            await process.exited.wait()
-        if process.returncode is not None:
-            return self._died_while_loading(process)
-        return LocationFailure(
-            type=type(exc).__name__,
-            message=f"location {self._location.name!r}: could not fetch its snapshot: {exc}",
-            time=time.time(),
-        )
-
-    def _died_while_loading(self, process: CodeServerProcess) -> LocationFailure:
-        tail = process.stderr_tail()
-        return LocationFailure(
-            type="CodeServerExited",
-            message=(
-                f"location {self._location.name!r}: its code server {process.exit_description()} "
-                f"while loading the location's code."
-            ),
-            traceback=f"Last output on stderr:\n{tail}" if tail else "",
-            time=time.time(),
-        )
-
-    def _timeout_failure(self, process: CodeServerProcess) -> LocationFailure:
-        from runtime.loader.status_file import read_load_status
-
-        elapsed = anyio.current_time() - process.started_at
-        status = read_load_status(process.load_status_path)
-        # The import is stuck: a graceful stop would only wait for it.
-        process.kill()
-        timeout = self._options.startup_timeout
-        message = f"location {self._location.name!r}: loading did not finish within {timeout:g} s"
-        if status is not None and status.importing_module:
-            message += f"; it was importing `{status.importing_module}` after {elapsed:.1f} s."
-        else:
-            message += f" (it ran for {elapsed:.1f} s)."
-        return LocationFailure(
-            type="TimeoutError", message=message, timings=status, time=time.time()
-        )
-
-    async def _heartbeat(self, process: CodeServerProcess, client: CodeLocationClient) -> None:
-        options = self._options
+        target = self._location.spec.code_server_target()
         sender = f"workspace host pid {os.getpid()}"
-        last_answer = anyio.current_time()
-        while process.returncode is None:
-            await anyio.sleep(options.heartbeat_interval)
-            try:
-                await client.heartbeat(sender, timeout=options.heartbeat_interval)
-                last_answer = anyio.current_time()
-            except UNREACHABLE as exc:
-                if process.returncode is not None:
-                    return
-                silent = anyio.current_time() - last_answer
-                if silent > options.heartbeat_timeout:
-                    logger.warning(
-                        "location %r: its code server (pid %d) has not answered a heartbeat "
-                        "for %.0f s (%s); killing it.",
-                        self._location.name,
-                        process.pid,
-                        silent,
-                        exc,
-                    )
-                    process.kill()
-                    return
+        try:
+            async with open_loaded_code_server(
+                target, self._options, heartbeat_sender=sender
+            ) as loaded:
+                process = loaded.process
+                server = LocationServer(
+                    client=loaded.client,
+                    info=loaded.info,
+                    snapshot=loaded.snapshot,
+                    process=process,
+                )
+                task_status.started(server)
+                await first_of(process.exited.wait, server.wait_retired)
+                if server.retired:
+                    # Runs in flight on the old generation finish before it stops.
+                    await first_of(process.exited.wait, server.wait_idle)
+                elif self._inbox_send is not None:
+                    self._inbox_send.send_nowait(ServerDied(server))
+        except CodeServerStartError as exc:
+            raise LoadFailed(exc.failure) from None

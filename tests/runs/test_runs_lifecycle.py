@@ -303,4 +303,5 @@ async def test_a_run_worker_that_hangs_while_loading_fails_at_the_startup_deadli
             result = await run.wait()
         assert result.status == "FAILURE"
         assert result.failure_message is not None
-        assert "did not load its code within 3 s" in result.failure_message
+        assert "could not load its code" in result.failure_message
+        assert "loading did not finish within 3 s" in result.failure_message

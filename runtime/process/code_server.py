@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING
 import anyio
 
 from runtime.errors import CodeLocationError
+from runtime.process.failure import LocationFailure
 from runtime.server.ready import READY_MARKER, parse_ready_line
-from runtime.workspace.state import LocationFailure
 
 if TYPE_CHECKING:
     from anyio.abc import ByteReceiveStream, Process, TaskStatus
 
-    from runtime.workspace.options import SupervisorOptions
-    from runtime.workspace.spec import LocationSpec
+    from runtime.process.options import CodeServerOptions
+    from runtime.process.target import CodeServerTarget
 
 # A user's print without a newline must not grow a line without bound.
 _MAX_LINE_BYTES = 64 * 1024
@@ -63,17 +63,17 @@ def describe_returncode(returncode: int) -> str:
 
 
 def code_server_command(
-    spec: LocationSpec, *, socket_path: str, load_status_path: str, options: SupervisorOptions
+    target: CodeServerTarget, *, socket_path: str, load_status_path: str, options: CodeServerOptions
 ) -> list[str]:
     """The argv that starts this location's code server."""
-    executable = spec.executable_path or sys.executable
+    executable = target.executable_path or sys.executable
     return [
         executable,
         "-m",
         "runtime",
         "api",
         "grpc",
-        *spec.code_server_target_args(),
+        *target.target_args,
         "--socket",
         socket_path,
         "--heartbeat",
@@ -88,16 +88,16 @@ def code_server_command(
     ]
 
 
-def code_server_environment(spec: LocationSpec) -> dict[str, str]:
+def code_server_environment(target: CodeServerTarget) -> dict[str, str]:
     """The host's environment plus what a supervised code server needs."""
     env = dict(os.environ)
     env["RUNTIME_PARENT_PID"] = str(os.getpid())
     # User code's prints reach the host's logging as they happen.
     env["PYTHONUNBUFFERED"] = "1"
-    if spec.executable_path:
+    if target.executable_path:
         # Don't resolve symlinks: a venv's python is a link to the base
         # interpreter, and the link's location is what makes it the venv's.
-        bin_dir = Path(spec.executable_path).parent
+        bin_dir = Path(target.executable_path).parent
         env["PATH"] = os.pathsep.join([str(bin_dir), env.get("PATH", "")]).rstrip(os.pathsep)
         env.pop("PYTHONHOME", None)
         if (bin_dir.parent / "pyvenv.cfg").is_file():
@@ -285,8 +285,8 @@ def _wall_clock() -> float:
 
 
 async def run_code_server(
-    spec: LocationSpec,
-    options: SupervisorOptions,
+    target: CodeServerTarget,
+    options: CodeServerOptions,
     *,
     deadline: float,
     task_status: TaskStatus[CodeServerProcess] = anyio.TASK_STATUS_IGNORED,
@@ -304,7 +304,7 @@ async def run_code_server(
         socket_path = os.path.join(socket_dir, "server.sock")
         load_status_path = os.path.join(socket_dir, "load-status.json")
         command = code_server_command(
-            spec, socket_path=socket_path, load_status_path=load_status_path, options=options
+            target, socket_path=socket_path, load_status_path=load_status_path, options=options
         )
         try:
             process = await anyio.open_process(
@@ -312,17 +312,17 @@ async def run_code_server(
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                cwd=spec.working_directory,
-                env=code_server_environment(spec),
+                cwd=target.working_directory,
+                env=code_server_environment(target),
                 start_new_session=True,
             )
         except OSError as exc:
             raise CodeLocationError(
-                f"location {spec.name!r}: could not start its code server with "
+                f"location {target.name!r}: could not start its code server with "
                 f"{command[0]!r}: {exc}."
             ) from exc
         server = CodeServerProcess(
-            location_name=spec.name,
+            location_name=target.name,
             process=process,
             socket_path=socket_path,
             load_status_path=load_status_path,
