@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     )
     from runtime.execution.context import StepContext
     from runtime.execution.in_process import materialize
+    from runtime.host.workspace import Workspace
     from runtime.instance.instance import Instance
-    from runtime.workspace.workspace import Workspace
 
 # Public name -> module that defines it. Resolved on first attribute access.
 _EXPORTS: dict[str, str] = {
@@ -65,7 +65,7 @@ _EXPORTS: dict[str, str] = {
     "load_assets_from_modules": "runtime.definitions.load_assets",
     "StepContext": "runtime.execution.context",
     "materialize": "runtime.execution.in_process",
-    "Workspace": "runtime.workspace.workspace",
+    "Workspace": "runtime.host.workspace",
     "Instance": "runtime.instance.instance",
     "RuntimeFrameworkError": "runtime.errors",
     "DefinitionError": "runtime.errors",

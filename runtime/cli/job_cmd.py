@@ -22,10 +22,10 @@ from runtime.workspace.targets import add_target_arguments
 if TYPE_CHECKING:
     import argparse
 
+    from runtime.host.workspace import Workspace
     from runtime.protocol.run_result import RunResult
     from runtime.runs.handle import RunHandle
     from runtime.workspace.spec import LocationSpec
-    from runtime.workspace.workspace import Workspace
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -65,7 +65,7 @@ def _list(args: argparse.Namespace) -> int:
     import anyio
 
     async def collect() -> list[tuple[str, str, str, str]]:
-        from runtime.workspace.workspace import Workspace
+        from runtime.host.workspace import Workspace
 
         rows: list[tuple[str, str, str, str]] = []
         async with Workspace.from_specs(specs, restart=False) as ws:
@@ -136,8 +136,8 @@ async def _run_job(
     follow: bool,
 ) -> int:
     from runtime.errors import RuntimeFrameworkError
+    from runtime.host.workspace import Workspace
     from runtime.instance.instance import Instance
-    from runtime.workspace.workspace import Workspace
 
     async with (
         Instance.from_home() as instance,

@@ -58,7 +58,7 @@ def _load(specs: list[LocationSpec], startup_timeout: float) -> list[CodeLocatio
 
     import anyio
 
-    from runtime.workspace.workspace import Workspace
+    from runtime.host.workspace import Workspace
 
     # User code's stderr reaches the terminal; its stdout stays out of the table.
     logging.basicConfig(level=logging.WARNING, format="[%(name)s] %(message)s")

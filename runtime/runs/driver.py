@@ -9,21 +9,16 @@ server dies mid-run it records why (exit code or signal) and fails the run.
 from __future__ import annotations
 
 import logging
-import time
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
 import anyio
+import msgspec
 
-from runtime.instance.records import RunStatus
 from runtime.protocol.error_info import error_info
-from runtime.protocol.messages import (
-    EnginePayload,
-    ErrorInfo,
-    NoPayload,
-    RunEvent,
-    RunFailurePayload,
-)
+from runtime.protocol.messages import EnginePayload, ErrorInfo, RunFailurePayload
+from runtime.protocol.run_log import NO_PAYLOAD, RunLog
+from runtime.protocol.run_status import END_EVENT_STATUS, RunStatus
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -31,34 +26,14 @@ if TYPE_CHECKING:
 
     from runtime.instance.instance import Instance
     from runtime.instance.records import RunRecord
-    from runtime.process.code_server import CodeServerProcess
-    from runtime.protocol.client import CodeLocationClient
-    from runtime.protocol.messages import AnyPayload, EventType, ExecuteRunRequest
+    from runtime.protocol.messages import AnyPayload, EventType, ExecuteRunRequest, RunEvent
+    from runtime.runs.launcher import ServerConnection
 
 logger = logging.getLogger("runtime.runs")
 
-_END_STATUS = {
-    "RUN_SUCCESS": RunStatus.SUCCESS,
-    "RUN_FAILURE": RunStatus.FAILURE,
-    "RUN_CANCELED": RunStatus.CANCELED,
-}
-
-_NO_PAYLOAD = NoPayload()
 
 # How long to wait for a dead server's exit status before describing it without one.
 _EXIT_STATUS_WAIT = 2.0
-
-
-class ServerConnection:
-    """What a driver needs from a code server: its client and, if we own it, its process."""
-
-    def __init__(
-        self, client: CodeLocationClient, process: CodeServerProcess | None, description: str
-    ) -> None:
-        self.client = client
-        self.process = process
-        # e.g. "the code server of location 'etl' (pid 123)"
-        self.description = description
 
 
 class RunDriver:
@@ -79,7 +54,8 @@ class RunDriver:
         self.run_id = record.run_id
         self.status = record.status
         self.finished = anyio.Event()
-        self._sequence = 0
+        # The host numbers the run's first events; the code server continues the log.
+        self._log = RunLog(record.run_id, instance.event_writer, next_sequence=1)
         self._cancel_requested = anyio.Event()
         self._streaming = anyio.Event()
         self._connection: ServerConnection | None = None
@@ -88,6 +64,11 @@ class RunDriver:
         self._queue_scope: anyio.CancelScope | None = None
 
     # --- public -------------------------------------------------------------
+
+    @property
+    def record(self) -> RunRecord:
+        """The run's record as this driver last stored it."""
+        return self._record
 
     async def cancel(self) -> None:
         """Request cancellation; the run's own events report how it ends."""
@@ -165,9 +146,10 @@ class RunDriver:
                 # server while the stream is open; whichever ends the stream
                 # stops the other.
                 try:
-                    outcome.append(
-                        await self._consume(connection.client.execute_run(self._request))
+                    request = msgspec.structs.replace(
+                        self._request, first_sequence=self._log.next_sequence
                     )
+                    outcome.append(await self._consume(connection.client.execute_run(request)))
                 except Exception as exc:  # the stream broke: the server died or went away
                     broken.append(exc)
                 finally:
@@ -189,13 +171,12 @@ class RunDriver:
             )
             return
         await self._instance.event_writer.flush(self.run_id)
-        await self._set_status(_END_STATUS[ended])
+        await self._set_status(END_EVENT_STATUS[ended])
 
     async def _consume(self, stream: AsyncIterator[RunEvent]) -> str | None:
-        writer = self._instance.event_writer
+        forward = self._log.forward
         async for event in stream:
-            self._sequence = event.sequence
-            writer.append(event)
+            forward(event)
             kind = event.event_type
             if kind == "RUN_START":
                 self._streaming.set()
@@ -204,7 +185,7 @@ class RunDriver:
             elif kind == "RUN_CANCELING":
                 if self.status in (RunStatus.STARTING, RunStatus.STARTED):
                     await self._set_status(RunStatus.CANCELING)
-            elif kind in _END_STATUS:
+            elif kind in END_EVENT_STATUS:
                 return kind
         return None
 
@@ -278,18 +259,9 @@ class RunDriver:
         event_type: EventType,
         *,
         step_key: str | None = None,
-        payload: AnyPayload = _NO_PAYLOAD,
-    ) -> None:
-        self._sequence += 1
-        event = RunEvent(
-            run_id=self.run_id,
-            sequence=self._sequence,
-            timestamp=time.time(),
-            event_type=event_type,
-            step_key=step_key,
-            payload=payload,
-        )
-        self._instance.event_writer.append(event)
+        payload: AnyPayload = NO_PAYLOAD,
+    ) -> RunEvent:
+        return self._log.emit(event_type, step_key, payload)
 
     async def _set_status(self, status: RunStatus, *, failure_reason: str | None = None) -> None:
         record = await self._instance.storage.update_run_status(

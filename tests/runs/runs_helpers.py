@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from runtime.host.workspace import Workspace
 from runtime.instance.instance import Instance
-from runtime.workspace.workspace import Workspace
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -167,8 +167,8 @@ async def test_fifty_runs_at_once_are_all_stored(tmp_path: Path) -> None:
 
 
 async def test_a_location_in_error_refuses_runs_and_the_rest_keep_working(tmp_path: Path) -> None:
+    from runtime.host.workspace import Workspace
     from runtime.instance.instance import Instance
-    from runtime.workspace.workspace import Workspace
     from tests.runs.runs_helpers import PIPELINE
 
     broken = tmp_path / "broken.py"
@@ -188,9 +188,9 @@ async def test_a_location_in_error_refuses_runs_and_the_rest_keep_working(tmp_pa
 async def test_run_workers_are_refused_for_grpc_server_locations(
     fast_options: SupervisorOptions,
 ) -> None:
+    from runtime.host.workspace import Workspace
     from runtime.instance.instance import Instance
     from runtime.workspace.config import grpc_server_spec
-    from runtime.workspace.workspace import Workspace
     from tests.helpers_server import start_code_server
 
     hello = Path(__file__).resolve().parents[2] / "examples" / "hello_world" / "definitions.py"

@@ -158,7 +158,7 @@ HOST_SCRIPT = textwrap.dedent(
     """
     import os, sys, anyio
     from runtime.instance.instance import Instance
-    from runtime.workspace.workspace import Workspace
+    from runtime.host.workspace import Workspace
 
     async def main():
         os.environ["RUNS_TEST_DIR"] = sys.argv[3]
@@ -221,7 +221,7 @@ SINGLE_JOB = (
 
 
 async def test_a_run_worker_that_cannot_load_fails_only_its_run(tmp_path: Path) -> None:
-    from runtime.workspace.workspace import Workspace
+    from runtime.host.workspace import Workspace
 
     code = tmp_path / "changing.py"
     code.write_text(SINGLE_JOB)
@@ -246,7 +246,7 @@ async def test_a_run_worker_that_cannot_load_fails_only_its_run(tmp_path: Path) 
 async def test_cancelling_the_holder_mid_run_stops_everything(tmp_path: Path, how: str) -> None:
     import asyncio
 
-    from runtime.workspace.workspace import Workspace
+    from runtime.host.workspace import Workspace
 
     instance = Instance.ephemeral()
     pids: dict[str, int] = {}
@@ -290,7 +290,7 @@ async def test_cancelling_the_holder_mid_run_stops_everything(tmp_path: Path, ho
 async def test_a_run_worker_that_hangs_while_loading_fails_at_the_startup_deadline(
     tmp_path: Path,
 ) -> None:
-    from runtime.workspace.workspace import Workspace
+    from runtime.host.workspace import Workspace
 
     code = tmp_path / "slow_later.py"
     code.write_text(SINGLE_JOB)

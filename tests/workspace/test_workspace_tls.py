@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from runtime.host.workspace import Workspace
 from runtime.workspace.config import grpc_server_spec
-from runtime.workspace.workspace import Workspace
 from tests.helpers_server import start_code_server
 
 if TYPE_CHECKING:

@@ -123,6 +123,10 @@ class EventWriter:
         self._appended += 1
         self._wakeup.set()
 
+    def put(self, event: RunEvent) -> None:
+        """Queue one event for storage (the EventSink a RunLog writes to); see append."""
+        self.append(event)
+
     def append_many(self, events: Iterable[RunEvent]) -> None:
         """Queue events for storage, in order; raises StorageError if the writer is closed."""
         for event in events:

@@ -1,21 +1,25 @@
-"""Workspace: every code location of a deployment, loaded and kept healthy.
+"""Workspace: the public facade a host uses: code locations, their runs, and the instance.
 
     async with Workspace.from_yaml("workspace.yaml") as ws:
         for location in ws.locations.values():
             print(location.name, location.status, location.error)
+        run = await ws.launch_run(job="etl")
+        result = await run.wait()
 
-Entering starts every location concurrently in the workspace's own task group
-and returns once each has loaded or failed; leaving (or cancelling the task
-that entered) stops every process it started. The workspace installs no signal
+It composes three parts that know nothing of each other's insides: the
+locations (runtime.workspace: supervised code servers), the runs
+(runtime.runs: launch, drive, follow) and the instance (runtime.instance:
+storage and its rules). Entering starts every location concurrently in the
+workspace's own task group and returns once each has loaded or failed;
+leaving (or cancelling the task that entered) records how runs in flight
+ended and stops every process it started. The workspace installs no signal
 handlers, runs no loop of its own and keeps no global state, so any number of
 them can live in one process.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -27,71 +31,34 @@ from runtime.errors import (
     RuntimeFrameworkError,
     WorkspaceConfigError,
 )
-from runtime.workspace.location import CodeLocation
+from runtime.workspace.locations import Locations, StatusWatcher
 from runtime.workspace.options import RestartPolicy, SupervisorOptions
-from runtime.workspace.state import StatusChange
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
+    from types import TracebackType
 
     from anyio.abc import TaskGroup, TaskStatus
-    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
     from runtime.instance.instance import Instance
+    from runtime.instance.records import RunRecord, RunStatus
+    from runtime.runs.controller import RunController
     from runtime.runs.handle import RunHandle
-    from runtime.runs.launcher import LauncherKind, RunLauncher
+    from runtime.workspace.location import CodeLocation
     from runtime.workspace.spec import LocationSpec
 
-
-class StatusWatcher:
-    """An async iterator of the workspace's StatusChanges, from its creation on.
-
-    Ends when the workspace closes; `aclose()` (or `async with`) stops it early.
-    """
-
-    def __init__(
-        self,
-        receive: MemoryObjectReceiveStream[StatusChange],
-        on_close: Callable[[], None],
-    ) -> None:
-        self._receive = receive
-        self._on_close = on_close
-
-    def __aiter__(self) -> StatusWatcher:
-        return self
-
-    async def __anext__(self) -> StatusChange:
-        try:
-            return await self._receive.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            self._receive.close()
-            raise StopAsyncIteration from None
-
-    async def aclose(self) -> None:
-        """Stop watching; safe to call twice."""
-        self._on_close()
-        self._receive.close()
-
-    async def __aenter__(self) -> StatusWatcher:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
+__all__ = ["StatusWatcher", "Workspace"]
 
 
 class Workspace:
-    """The code locations of one workspace, each supervised in its own process (or remote).
+    """The code locations of one workspace, each supervised in its own process (or remote), and their runs.
 
     Build one with `from_yaml`, `from_targets` or `from_specs`, then enter it
     with `async with`. `locations` maps names to CodeLocation handles.
-    `instance` is the Instance that runs will be stored in (None until set).
-    Raises WorkspaceConfigError when two locations share a name.
+    `instance` is the Instance runs are stored in (RUNTIME_HOME's unless one
+    is given); it opens on first use. Raises WorkspaceConfigError when two
+    locations share a name.
     """
 
     def __init__(
@@ -102,31 +69,24 @@ class Workspace:
         options: SupervisorOptions | None = None,
     ) -> None:
         self.options = options or SupervisorOptions()
+        self._locations = Locations(specs, self.options)
+        self.locations: Mapping[str, CodeLocation] = self._locations.by_name
         # Where runs and their events are stored. None: the default instance
-        # (RUNTIME_HOME) is opened on entry. An instance that is not open yet is
-        # opened on entry and closed on exit; an open one is left to its owner.
+        # (RUNTIME_HOME), read on first use. An instance that is not open yet is
+        # opened on first use and closed on exit; an open one is left to its owner.
         self._instance = instance
-        self._runs_tg: TaskGroup | None = None
-        self._launcher: RunLauncher | None = None
-        self._launcher_lock = anyio.Lock()
-        locations: dict[str, CodeLocation] = {}
-        for spec in specs:
-            if spec.name in locations:
-                first = locations[spec.name].spec
-                raise WorkspaceConfigError(
-                    f"Two locations are named {spec.name!r} ({_origin(first)} and {_origin(spec)}); "
-                    "give one of them another location_name."
-                )
-            locations[spec.name] = CodeLocation(spec, on_change=self._on_change)
-        self._locations = locations
-        self.locations: Mapping[str, CodeLocation] = MappingProxyType(locations)
-        self._watchers: set[MemoryObjectSendStream[StatusChange]] = set()
         self._tg: TaskGroup | None = None
+        self._runs_tg: TaskGroup | None = None
+        self._runs: RunController | None = None
+        self._runs_lock = anyio.Lock()
         self._closed = False
 
     @property
     def instance(self) -> Instance:
-        """The instance runs are stored in: the one given, else RUNTIME_HOME's (read on first use)."""
+        """The instance runs are stored in: the one given, else RUNTIME_HOME's (read on first use).
+
+        Reading it creates nothing on disk; the instance opens when runs are first launched or read.
+        """
         if self._instance is None:
             from runtime.instance.instance import Instance
 
@@ -269,22 +229,11 @@ class Workspace:
         """Start every location; return once each has loaded or failed."""
         if self._tg is not None or self._closed:
             raise RuntimeFrameworkError("A Workspace can be entered only once; build a new one.")
-        from runtime.workspace.remote import RemoteSupervisor
-        from runtime.workspace.supervisor import ManagedSupervisor
-
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
         try:
-            for location in self._locations.values():
-                supervisor = (
-                    ManagedSupervisor(location, self.options)
-                    if location.is_managed
-                    else RemoteSupervisor(location, self.options)
-                )
-                await tg.start(supervisor.run, name=f"location {location.name}")
-            for location in self._locations.values():
-                await location.settled.wait()
+            await tg.start(self._locations.serve, name="workspace locations")
             # Run drivers get a task group of their own, entered last so it is
             # left first: runs record how they ended before their servers stop.
             self._runs_tg = anyio.create_task_group()
@@ -320,29 +269,18 @@ class Workspace:
             # is not the task group's: it propagates as it is once we return.
             tg.cancel_scope.cancel()
             tg.cancel_scope.shield = True
-            try:
-                await tg.__aexit__(None, None, None)
-            finally:
-                for send in list(self._watchers):
-                    send.close()
-                self._watchers.clear()
+            await tg.__aexit__(None, None, None)
         return None
 
     async def aclose(self) -> None:
         """Stop every location; call from the task that entered the workspace. Safe to call twice."""
         await self.__aexit__(None, None, None)
 
-    # --- using it -----------------------------------------------------------
+    # --- locations ----------------------------------------------------------
 
     def location(self, name: str) -> CodeLocation:
         """The location called `name`; raises CodeLocationError listing the known names."""
-        try:
-            return self._locations[name]
-        except KeyError:
-            known = ", ".join(sorted(self._locations)) or "none"
-            raise CodeLocationError(
-                f"No location named {name!r} in this workspace; it has: {known}."
-            ) from None
+        return self._locations.location(name)
 
     async def reload(self, name: str | None = None) -> None:
         """Reload one location (or all, concurrently) and return when each loaded or failed.
@@ -353,12 +291,13 @@ class Workspace:
         in `location.error`. Raises CodeLocationError for an unknown name or a
         workspace that is not open.
         """
-        if self._tg is None or self._closed:
-            raise CodeLocationError("The workspace is not open: use `async with workspace:` first.")
-        targets = [self.location(name)] if name is not None else list(self._locations.values())
-        async with anyio.create_task_group() as tg:
-            for location in targets:
-                tg.start_soon(location.reload)
+        await self._locations.reload(name)
+
+    def watch(self) -> StatusWatcher:
+        """An async iterator of every location status change from now on (see StatusChange)."""
+        return self._locations.watch()
+
+    # --- runs ---------------------------------------------------------------
 
     async def launch_run(
         self,
@@ -368,7 +307,7 @@ class Workspace:
         tags: Mapping[str, str] | None = None,
         step_selection: Sequence[str] | None = None,
         *,
-        launcher: LauncherKind | None = None,
+        launcher: str | None = None,
     ) -> RunHandle:
         """Launch a run of `job` and return its handle at once.
 
@@ -379,7 +318,7 @@ class Workspace:
         one in error), UnknownJobError (listing the jobs that exist),
         RunConfigError (with the path of the bad value), StepSelectionError.
         """
-        runs = await self._runs()
+        runs = await self._controller()
         return await runs.launch(
             job=job,
             location=location,
@@ -390,7 +329,7 @@ class Workspace:
         )
 
     async def reexecute(
-        self, run_id: str, *, from_failure: bool = True, launcher: LauncherKind | None = None
+        self, run_id: str, *, from_failure: bool = True, launcher: str | None = None
     ) -> RunHandle:
         """Launch the job of an earlier run again, with its config and tags.
 
@@ -400,7 +339,7 @@ class Workspace:
         """
         from runtime.runs.reexecution import steps_to_reuse
 
-        runs = await self._runs()
+        runs = await self._controller()
         parent = await self.instance.storage.get_run(run_id)
         if parent is None:
             raise RunNotFoundError(f"Cannot re-execute run {run_id}: the instance has no such run.")
@@ -425,7 +364,7 @@ class Workspace:
         """
         from runtime.runs.handle import RunHandle
 
-        live = (await self._runs()).handle(run_id)
+        live = (await self._controller()).handle(run_id)
         if live is not None:
             return live
         record = await self.instance.storage.get_run(run_id)
@@ -433,64 +372,92 @@ class Workspace:
             raise RunNotFoundError(f"No run {run_id} in the instance at {self.instance.home}.")
         return RunHandle(self.instance, record)
 
-    async def _runs(self) -> RunLauncher:
-        """The run launcher, opening the instance on first use.
+    async def list_runs(
+        self,
+        *,
+        status: RunStatus | str | Sequence[RunStatus | str] | None = None,
+        job: str | None = None,
+        location: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> list[RunRecord]:
+        """Stored runs, newest first, that match every filter given.
+
+        `cursor` is the run id of the last run of the previous page. Raises
+        RunNotFoundError for a cursor that names no run, ValueError for an
+        unknown status.
+        """
+        await self._controller()
+        return await self.instance.storage.get_runs(
+            _run_filter(status, job, location, tags), limit=limit, cursor=cursor
+        )
+
+    async def count_runs(
+        self,
+        *,
+        status: RunStatus | str | Sequence[RunStatus | str] | None = None,
+        job: str | None = None,
+        location: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> int:
+        """How many stored runs match every filter given (see list_runs)."""
+        await self._controller()
+        return await self.instance.storage.count_runs(_run_filter(status, job, location, tags))
+
+    async def _controller(self) -> RunController:
+        """The run controller, opening the instance on first use.
 
         Only runs need the instance: a workspace that just loads and lists its
         locations never reads instance.yaml nor creates RUNTIME_HOME. Raises
         InstanceConfigError for a bad instance.yaml, StorageError when the
-        storage cannot be opened.
+        storage cannot be opened, CodeLocationError when the workspace is not open.
         """
-        if self._launcher is not None and not self._closed:
-            return self._launcher
-        async with self._launcher_lock:
+        if self._runs is not None and not self._closed:
+            return self._runs
+        async with self._runs_lock:
             if self._tg is None or self._runs_tg is None or self._closed:
                 raise CodeLocationError(
                     "The workspace is not open: use `async with workspace:` first."
                 )
-            if self._launcher is None:
-                from runtime.runs.launcher import RunLauncher
+            if self._runs is None:
+                from runtime.runs.controller import RunController
 
                 if not self.instance.is_open:
                     # Opened in a task of the workspace, which closes it last.
                     await self._tg.start(self._keep_instance_open)
-                self._launcher = RunLauncher(
-                    self.instance, self._locations, self._runs_tg, self.options
+                self._runs = RunController(
+                    self.instance, self.locations, self._runs_tg, self.options
                 )
-        return self._launcher
+        return self._runs
 
     async def _keep_instance_open(self, *, task_status: TaskStatus[None]) -> None:
         async with self.instance:
             task_status.started()
             await anyio.sleep_forever()
 
-    def watch(self) -> StatusWatcher:
-        """An async iterator of every status change from now on (see StatusChange)."""
-        send, receive = anyio.create_memory_object_stream[StatusChange](math.inf)
-        if self._closed:
-            send.close()
-        else:
-            self._watchers.add(send)
-        return StatusWatcher(receive, lambda: self._forget(send))
-
-    def _forget(self, send: MemoryObjectSendStream[StatusChange]) -> None:
-        self._watchers.discard(send)
-        send.close()
-
-    def _on_change(self, change: StatusChange) -> None:
-        for send in list(self._watchers):
-            try:
-                send.send_nowait(change)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                self._watchers.discard(send)
-
     def __repr__(self) -> str:
-        states = ", ".join(f"{loc.name}={loc.status}" for loc in self._locations.values())
-        return f"<Workspace {states}>"
+        return repr(self._locations)
 
 
-def _origin(spec: LocationSpec) -> str:
-    return spec.origin or "declared in code"
+def _run_filter(
+    status: RunStatus | str | Sequence[RunStatus | str] | None,
+    job: str | None,
+    location: str | None,
+    tags: Mapping[str, str] | None,
+) -> Any:
+    from runtime.instance.records import RunFilter, RunStatus
+
+    statuses: list[RunStatus] | None = None
+    if status is not None:
+        given = [status] if isinstance(status, str) else list(status)
+        try:
+            statuses = [RunStatus(str(s).upper()) for s in given]
+        except ValueError:
+            raise ValueError(
+                f"Unknown run status in {given!r}; the statuses are: {', '.join(RunStatus)}."
+            ) from None
+    return RunFilter(job_name=job, location_name=location, statuses=statuses, tags=dict(tags or {}))
 
 
 def _grpc_target(address: str) -> LocationSpec:

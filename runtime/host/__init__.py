@@ -1,0 +1,1 @@
+"""The host's public facade: the Workspace that composes locations, runs and the instance."""
