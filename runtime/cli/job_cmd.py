@@ -34,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     list_parser = commands.add_parser("list", help="the jobs of every location")
     add_target_arguments(list_parser)
+    list_parser.add_argument("--json", action="store_true", help="print JSON (one array of jobs)")
     list_parser.set_defaults(handler=_list)
 
     for name, handler, text in (
@@ -69,6 +70,11 @@ def _list(args: argparse.Namespace) -> int:
 
         rows: list[tuple[str, str, str, str]] = []
         async with Workspace.from_specs(specs, restart=False) as ws:
+            if args.json:
+                from runtime.cli.json_output import job_rows, print_json
+
+                print_json([row for loc in ws.locations.values() for row in job_rows(loc)])
+                return []
             for location in ws.locations.values():
                 if location.snapshot is None:
                     first = location.error.first_line if location.error is not None else ""
@@ -80,7 +86,9 @@ def _list(args: argparse.Namespace) -> int:
                     )
         return rows
 
-    print(format_table(("LOCATION", "JOB", "STEPS", "DESCRIPTION"), anyio.run(collect)))
+    rows = anyio.run(collect)
+    if not args.json:
+        print(format_table(("LOCATION", "JOB", "STEPS", "DESCRIPTION"), rows))
     return 0
 
 

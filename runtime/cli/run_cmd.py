@@ -24,11 +24,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     list_parser.add_argument(
         "--status", action="append", help="only runs in this status (repeatable)"
     )
+    list_parser.add_argument("--location", help="only runs of this location")
+    list_parser.add_argument(
+        "--tag", action="append", default=[], metavar="KEY=VALUE", help="only runs with this tag"
+    )
     list_parser.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    list_parser.add_argument("--json", action="store_true", help="print JSON (one array of runs)")
     list_parser.set_defaults(handler=_list)
 
     show_parser = commands.add_parser("show", help="one run: its record and its steps")
     show_parser.add_argument("run_id")
+    show_parser.add_argument("--json", action="store_true", help="print JSON")
     show_parser.set_defaults(handler=_show)
 
     logs_parser = commands.add_parser("logs", help="the events of a run")
@@ -63,7 +69,12 @@ def _with_instance(body: Callable[[Instance], Awaitable[int]]) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from runtime.cli.common import parse_tags
     from runtime.instance.records import RunFilter, RunStatus
+
+    tags = parse_tags(args.tag)
+    if tags is None:
+        return 1
 
     try:
         statuses = [RunStatus(s.upper()) for s in args.status] if args.status else None
@@ -75,8 +86,14 @@ def _list(args: argparse.Namespace) -> int:
 
     async def body(instance: Instance) -> int:
         runs = await instance.storage.get_runs(
-            RunFilter(job_name=args.job, statuses=statuses), limit=args.limit
+            RunFilter(job_name=args.job, location_name=args.location, statuses=statuses, tags=tags),
+            limit=args.limit,
         )
+        if args.json:
+            from runtime.cli.json_output import print_json, run_row
+
+            print_json([run_row(r) for r in runs])
+            return 0
         rows = [
             (
                 r.run_id,
@@ -104,6 +121,11 @@ def _show(args: argparse.Namespace) -> int:
             return 1
         events = await instance.storage.get_events(record.run_id)
         result = fold_events(record.run_id, events, status=str(record.status))
+        if args.json:
+            from runtime.cli.json_output import print_json, run_details
+
+            print_json(run_details(record, result))
+            return 0
         print(f"run       {record.run_id}")
         print(f"job       {record.job_name} (location {record.location_name or '-'})")
         print(f"status    {record.status}")

@@ -50,6 +50,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             help="how long a location may take to load (default: 180)",
         )
         command.set_defaults(handler=handler)
+    list_parser.add_argument(
+        "--json", action="store_true", help="print JSON (one array of locations)"
+    )
 
 
 def _load(specs: list[LocationSpec], startup_timeout: float) -> list[CodeLocation]:
@@ -101,7 +104,13 @@ def _list(args: argparse.Namespace) -> int:
     specs = specs_from_args(args)
     if specs is None:
         return 1
-    print(format_locations(_load(specs, args.startup_timeout)))
+    locations = _load(specs, args.startup_timeout)
+    if args.json:
+        from runtime.cli.json_output import location_row, print_json
+
+        print_json([location_row(location) for location in locations])
+        return 0
+    print(format_locations(locations))
     return 0
 
 
