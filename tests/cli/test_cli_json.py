@@ -46,7 +46,7 @@ def test_run_list_and_show_print_json_rows(tmp_path: Path) -> None:
 
 
 def test_workspace_and_job_list_print_json(tmp_path: Path) -> None:
-    broken = tmp_path / "broken"
+    broken = tmp_path / "broken.py"
     broken.write_text("raise RuntimeError('boom at import')\n")
     listed = runtime_cli(
         "workspace", "list", "--json", "-f", str(HELLO), "-f", str(broken), home=tmp_path
