@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from runtime.loader.status_file import write_load_status
 from runtime.protocol.error_info import describe_error
+from runtime.protocol.load_status import write_load_status
 from runtime.server.location import LocationState
 from runtime.server.ready import ReadyInfo, format_ready_line
 
@@ -193,7 +193,7 @@ async def _write_status_while_loading(location: LocationState, path: str) -> Non
         current = (recorder.importing_module, int(recorder.elapsed_seconds * 10))
         if current != last:
             # A few hundred bytes: cheaper inline than a thread hop.
-            write_load_status(path, recorder.timings())
+            write_load_status(path, location.current_timings())
             last = current
         with anyio.move_on_after(STATUS_FILE_INTERVAL):
             await location.done.wait()
