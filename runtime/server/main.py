@@ -84,7 +84,7 @@ def run_server(options: ServerOptions) -> int:
 async def _serve(options: ServerOptions) -> int:
     from runtime.protocol.transport import serve
     from runtime.server.heartbeat import HeartbeatWatchdog
-    from runtime.server.runs import RunManager
+    from runtime.server.runs import CodeServerRuns
     from runtime.server.service import CodeLocationService
 
     server_id = uuid.uuid4().hex
@@ -112,7 +112,7 @@ async def _serve(options: ServerOptions) -> int:
             request_stop=lambda grace: stop.request("a Shutdown request", grace_seconds=grace),
             watchdog=watchdog,
         )
-        runs = service.runs = RunManager()
+        runs = service.runs = CodeServerRuns()
         async with (
             runs,
             serve(

@@ -55,8 +55,8 @@ _evaluate_sensor = m.decoder(m.EvaluateSensorRequest)
 SHUTDOWN_PATH = "/runtime_api.CodeLocation/Shutdown"
 
 
-class RunManager(Protocol):
-    """What the service needs from the run execution engine (runtime/server/runs.py)."""
+class RunRequestHandler(Protocol):
+    """What the service needs to answer ValidateRun, ExecuteRun and CancelRun (runtime/server/runs.py)."""
 
     def execute(
         self, request: m.ExecuteRunRequest, repository: RepositoryDefinition
@@ -79,7 +79,8 @@ class CodeLocationService(CodeLocationBase):
     """The RPC handlers for one LocationState.
 
     `request_stop(grace_seconds)` is called when a Shutdown request has been
-    answered; `runs` is set by the execution engine (UNIMPLEMENTED until then).
+    answered; `runs` is set by the server once it can execute runs (the run
+    RPCs answer UNIMPLEMENTED until then).
     """
 
     def __init__(
@@ -90,7 +91,7 @@ class CodeLocationService(CodeLocationBase):
         watchdog: HeartbeatWatchdog | None = None,
     ) -> None:
         self.location = location
-        self.runs: RunManager | None = None
+        self.runs: RunRequestHandler | None = None
         self._request_stop = request_stop
         self._watchdog = watchdog
         self._started_at = time.time()
@@ -204,24 +205,24 @@ class CodeLocationService(CodeLocationBase):
 
     # --- runs ----------------------------------------------------------------
 
-    def _run_manager(self, rpc: str) -> RunManager:
+    def _run_handler(self, rpc: str) -> RunRequestHandler:
         if self.runs is None:
             raise GRPCError(
                 Status.UNIMPLEMENTED,
                 f"This code server (location {self.location.location_name!r}) cannot serve {rpc}: "
-                "no run manager is installed.",
+                "it executes no runs.",
             )
         return self.runs
 
     async def validate_run(self, envelope: Envelope) -> Envelope:
         request = self._open(envelope, _validate_run)
-        runs = self._run_manager("ValidateRun")
+        runs = self._run_handler("ValidateRun")
         repository = await self._loaded_repository("ValidateRun")
         return wrap(await runs.validate(request, repository))
 
     async def execute_run(self, envelope: Envelope) -> AsyncIterator[Envelope]:
         request = self._open(envelope, _execute_run)
-        runs = self._run_manager("ExecuteRun")
+        runs = self._run_handler("ExecuteRun")
         repository = await self._loaded_repository("ExecuteRun")
         task = asyncio.current_task()
         assert task is not None
@@ -234,7 +235,7 @@ class CodeLocationService(CodeLocationBase):
 
     async def cancel_run(self, envelope: Envelope) -> Envelope:
         request = self._open(envelope, _cancel_run)
-        reply = await self._run_manager("CancelRun").cancel(request.run_id)
+        reply = await self._run_handler("CancelRun").cancel(request.run_id)
         return wrap(reply)
 
     # --- schedules and sensors -----------------------------------------------

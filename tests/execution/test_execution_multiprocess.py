@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from runtime.execution.executor import CancelToken, execute_plan
+from runtime.execution.cancel import CancelToken
 from runtime.execution.io_manager import InMemoryIOManager
 from runtime.execution.plan import ExecutionPlan
 from runtime.execution.processes import stop_forkserver
+from runtime.execution.scheduler import execute_plan
 from runtime.protocol.messages import EnginePayload, LogPayload, StepFailurePayload
 from runtime.protocol.run_log import ListSink
 from tests.execution.execution_mp_ops import (
@@ -32,8 +33,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from runtime.execution.executor import RunOutcome
     from runtime.protocol.messages import RunEvent
+    from runtime.protocol.run_result import RunResult
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -110,7 +111,7 @@ async def test_cancel_terminates_worker_processes(tmp_path: Path) -> None:
     plan = ExecutionPlan.build(job)
     sink = ListSink()
     token = CancelToken()
-    outcomes: list[RunOutcome] = []
+    outcomes: list[RunResult] = []
 
     async def run() -> None:
         outcomes.append(

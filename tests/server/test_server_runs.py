@@ -1,4 +1,4 @@
-"""RunManager behind a real code server: ExecuteRun streams, CancelRun, ValidateRun, stored outputs."""
+"""CodeServerRuns behind a real code server: ExecuteRun streams, CancelRun, ValidateRun, stored outputs."""
 
 from __future__ import annotations
 
