@@ -3,99 +3,27 @@ and the scheduler gives it the same limits, pools, retries, cancellation, log ca
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
-import anyio.to_thread
 import pytest
 
 from runtime.definitions.retry import RetryPolicy
-from runtime.execution import executors, step_runner
 from runtime.execution.cancel import CancelToken
-from runtime.execution.executors import (
-    ExecutorDefinition,
-    executor_names,
-    register_executor,
-    resolve_executor,
-)
+from runtime.execution.executors import executor_names, resolve_executor
 from runtime.execution.plan import ExecutionPlan
 from runtime.execution.scheduler import execute_plan
-from runtime.execution.step_runner import register_step_runner, step_runner_names
+from runtime.execution.step_runner import step_runner_names
 from runtime.protocol.messages import EnginePayload, LogPayload
 from runtime.protocol.run_log import ListSink
 from runtime.protocol.run_status import RunStatus, StepStatus
 from tests.execution.graph_builders import check_events, make_job, make_op, run_job, step
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
-
     from runtime.definitions.graph import OpDefinition
-    from runtime.execution.step_runner import RunnerSetup, StepCall
+    from tests.execution.recording_runner import RecordingRunner
 
 pytestmark = pytest.mark.anyio
-
-
-class RecordingRunner:
-    """A runner as another module would add one: calls functions in threads, records what it did."""
-
-    interruptible = True
-    made: list[RecordingRunner] = []
-
-    def __init__(self, setup: RunnerSetup) -> None:
-        self.setup = setup
-        self.called: list[tuple[str, int]] = []
-        self.active = 0
-        self.most_active = 0
-        self.stopped: list[str] = []
-        self.closed = False
-        RecordingRunner.made.append(self)
-
-    async def call(self, call: StepCall) -> Any:
-        self.called.append((call.key, call.retry_number))
-        self.active += 1
-        self.most_active = max(self.most_active, self.active)
-        try:
-            kwargs = call.arguments()
-            if call.op.is_async:
-                value = await call.op.fn(**kwargs)
-            else:
-                value = await anyio.to_thread.run_sync(lambda: call.op.fn(**kwargs))
-            call.store(value)
-            return value
-        finally:
-            self.active -= 1
-
-    def stop(self, step_keys: Sequence[str]) -> EnginePayload | None:
-        self.stopped.extend(step_keys)
-        return EnginePayload(message=f"recording runner stopped {', '.join(step_keys)}")
-
-    async def aclose(self) -> None:
-        self.closed = True
-
-
-def check_label(options: Mapping[str, Any]) -> None:
-    unknown = sorted(set(options) - {"label"})
-    if unknown:
-        raise ValueError(f"unknown options {', '.join(unknown)}")
-    if not isinstance(options.get("label", ""), str):
-        raise ValueError("label must be a string")
-
-
-@pytest.fixture
-def recording(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[RecordingRunner]]:
-    """Register the 'recording' executor and runner for one test, as a plugin module would."""
-    step_runner_names()  # the built-in runners are registered before the test's
-    # Placeholders, so that monkeypatch removes both names again after the test.
-    monkeypatch.setitem(step_runner._RUNNERS, "recording", RecordingRunner)
-    monkeypatch.setitem(executors._EXECUTORS, "recording", executors._EXECUTORS["in_process"])
-    register_step_runner("recording", RecordingRunner)
-    register_executor(
-        ExecutorDefinition(
-            name="recording", runner_for=lambda op: "recording", check_options=check_label
-        )
-    )
-    RecordingRunner.made = []
-    yield RecordingRunner.made
 
 
 def one() -> int:

@@ -10,11 +10,11 @@ import pytest
 from runtime.execution.io_manager import FilesystemIOManager
 from runtime.protocol import messages as m
 from tests.helpers_server import start_code_server
+from tests.server.server_helpers import collect
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tests.helpers_server import ServerProcess
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -51,18 +51,6 @@ DEFINITIONS = textwrap.dedent(
     defs = Definitions(jobs=[locked])
     """
 )
-
-
-@pytest.fixture
-def location(tmp_path: Path) -> Path:
-    path = tmp_path / "location.py"
-    path.write_text(DEFINITIONS)
-    return path
-
-
-async def collect(server: ServerProcess, request: m.ExecuteRunRequest) -> list[m.RunEvent]:
-    async with server.client() as client:
-        return [event async for event in client.execute_run(request)]
 
 
 def only_failure(events: list[m.RunEvent], first_sequence: int) -> str:
