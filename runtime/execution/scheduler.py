@@ -30,6 +30,7 @@ from runtime.execution.io_manager import InMemoryIOManager
 from runtime.execution.step_runner import (
     RemoteStepError,
     RunnerSetup,
+    RunScope,
     StepCall,
     step_runner_factory,
 )
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     import msgspec
     from anyio.abc import TaskGroup, TaskStatus
 
+    from runtime.definitions.graph import OpDefinition
     from runtime.execution.executors import ExecutorDefinition
     from runtime.execution.io_manager import IOManager
     from runtime.execution.plan import ExecutionPlan, PlannedStep
@@ -63,9 +65,26 @@ if TYPE_CHECKING:
 
 __all__ = ["CancelToken", "check_executor_options", "execute_plan", "unlimited_pools_message"]
 
+# Enum members are slow to look up on their class; these run once per step.
+_SUCCESS = StepStatus.SUCCESS
+_FAILURE = StepStatus.FAILURE
+_SKIPPED = StepStatus.SKIPPED
+
 _short_repr = reprlib.Repr()
 _short_repr.maxstring = 120
 _short_repr.maxother = 120
+# Values whose repr reprlib would not shorten when it is this short.
+_PLAIN_TYPES = frozenset({int, float, bool, str, type(None)})
+_PLAIN_REPR_LIMIT = 40
+
+
+def _value_repr(value: Any) -> str:
+    """The short repr a STEP_OUTPUT shows; most outputs are small plain values that skip reprlib."""
+    if type(value) in _PLAIN_TYPES:
+        text = repr(value)
+        if len(text) <= _PLAIN_REPR_LIMIT:
+            return text
+    return _short_repr.repr(value)
 
 
 async def execute_plan(
@@ -205,12 +224,12 @@ class _Run:
         self.cancel = cancel
         self.canceling = False
         self.step_exceptions = step_exceptions
+        self.scope = RunScope(self.run_id, io_manager, emitter, resources, step_configs)
 
         # The runner name of each step, chosen once; the runners themselves
         # are made when the run starts (a process pool is not free).
-        runner_for = executor.runner_for
-        self.runner_names = {key: runner_for(step.node.op) for key, step in plan.steps.items()}
-        check_runner_names(executor, set(self.runner_names.values()), run_id=self.run_id)
+        self.runner_names, self.ops_by_runner = _choose_runners(plan, executor)
+        check_runner_names(executor, set(self.ops_by_runner), run_id=self.run_id)
         self.runner_of: dict[str, StepRunner] = {}
         self.runners: list[StepRunner] = []
 
@@ -308,12 +327,9 @@ class _Run:
 
     def _open_runners(self) -> None:
         """One runner per runner name the steps use, made for the ops it will call."""
-        ops_by_name: dict[str, list[Any]] = {}
-        for key, name in self.runner_names.items():
-            ops_by_name.setdefault(name, []).append(self.plan.steps[key].node.op)
         limit = 0 if math.isinf(self.max_concurrent) else int(self.max_concurrent)
         made: dict[str, StepRunner] = {}
-        for name, ops in ops_by_name.items():
+        for name, ops in self.ops_by_runner.items():
             setup = RunnerSetup(
                 run_id=self.run_id,
                 max_concurrent=limit,
@@ -371,7 +387,7 @@ class _Run:
             status = RunStatus.CANCELED
             message = None
         else:
-            failed = [key for key, r in self.results.items() if r.status == StepStatus.FAILURE]
+            failed = [key for key, r in self.results.items() if r.status == _FAILURE]
             if failed:
                 message = f"Steps failed: {', '.join(failed)}."
                 end = self.emit(
@@ -461,10 +477,10 @@ class _Run:
                 self._skip(key, f"upstream step {failed.key!r} failed")
 
     def _skip(self, key: str, reason: str) -> None:
+        event = self.emit("STEP_SKIPPED", key, StepSkippedPayload(reason=reason))
         self.results[key] = StepOutcome(
-            step_key=key, status=StepStatus.SKIPPED, end_time=time.time(), skip_reason=reason
+            step_key=key, status=_SKIPPED, end_time=event.timestamp, skip_reason=reason
         )
-        self.emit("STEP_SKIPPED", key, StepSkippedPayload(reason=reason))
 
     # --- one step ---------------------------------------------------------
 
@@ -478,8 +494,8 @@ class _Run:
         op = step.node.op
         attempt = self.attempts.get(key, 0)
         if attempt == 0:
-            self.emit("STEP_START", key)
-            self.start_times[key] = time.time()
+            # The outcome's times are its events' (as when folded from storage).
+            self.start_times[key] = self.emit("STEP_START", key).timestamp
         else:
             self.emit(
                 "STEP_RESTARTED", key, StepRetryPayload(retry_number=attempt, delay_seconds=0.0)
@@ -487,16 +503,8 @@ class _Run:
         step_capture = capture.StepCapture(self.emitter, key)
         capture.current_step.set(step_capture)
         runner = self.runner_of[key]
-        call = StepCall(
-            step,
-            run_id=self.run_id,
-            retry_number=attempt,
-            context=self._context(step, step_capture, attempt) if op.wants_context else None,
-            run_config=self.step_configs.get(key),
-            resources=self.resources,
-            io=self.io,
-            emitter=self.emitter,
-        )
+        context = self._context(step, step_capture, attempt) if op.wants_context else None
+        call = StepCall(self.scope, step, attempt, context)
         started = time.perf_counter()
         self.in_flight[key] = runner
         try:
@@ -530,7 +538,7 @@ class _Run:
         self, step: PlannedStep, step_capture: capture.StepCapture, attempt: int
     ) -> StepContext:
         op = step.node.op
-        key = step.key
+        key = step.node.key
         return StepContext(
             run_id=self.run_id,
             step_key=key,
@@ -556,14 +564,12 @@ class _Run:
         duration: float,
         attempt: int,
     ) -> None:
-        key = step.key
+        key = step.node.key
         emit = self.emit
         emit(
             "STEP_OUTPUT",
             key,
-            StepOutputPayload(
-                value_repr=_short_repr.repr(value), type_name=type(value).__qualname__
-            ),
+            StepOutputPayload(value_repr=_value_repr(value), type_name=type(value).__qualname__),
         )
         context = call.context
         metadata = (
@@ -582,12 +588,12 @@ class _Run:
             )
         elif metadata:
             emit("ENGINE_EVENT", key, EnginePayload(message="Output metadata", metadata=metadata))
-        emit("STEP_SUCCESS", key, StepSuccessPayload(duration_seconds=duration))
+        end = emit("STEP_SUCCESS", key, StepSuccessPayload(duration_seconds=duration))
         self.results[key] = StepOutcome(
             step_key=key,
-            status=StepStatus.SUCCESS,
+            status=_SUCCESS,
             start_time=self.start_times.get(key),
-            end_time=time.time(),
+            end_time=end.timestamp,
             attempts=attempt + 1,
         )
         self._succeeded(step)
@@ -630,12 +636,12 @@ class _Run:
         exception: BaseException | None = None,
     ) -> None:
         key = step.key
-        self.emit("STEP_FAILURE", key, StepFailurePayload(error=error, retry_number=attempt))
+        end = self.emit("STEP_FAILURE", key, StepFailurePayload(error=error, retry_number=attempt))
         self.results[key] = StepOutcome(
             step_key=key,
-            status=StepStatus.FAILURE,
+            status=_FAILURE,
             start_time=self.start_times.get(key),
-            end_time=time.time(),
+            end_time=end.timestamp,
             attempts=attempt + 1,
             error=error,
         )
@@ -646,6 +652,28 @@ class _Run:
         ):
             self.step_exceptions[key] = exception
         self._skip_downstream(step)
+
+
+def _choose_runners(
+    plan: ExecutionPlan, executor: ExecutorDefinition
+) -> tuple[dict[str, str], dict[str, list[OpDefinition]]]:
+    """The runner name of each step, and the ops (one per step) each runner name will call.
+
+    The executor is asked once per op: an op often serves many steps.
+    """
+    runner_for = executor.runner_for
+    by_op: dict[int, tuple[str, list[OpDefinition]]] = {}
+    ops_by_runner: dict[str, list[OpDefinition]] = {}
+    names = {}
+    for key, step in plan.steps.items():
+        op = step.node.op
+        chosen = by_op.get(id(op))
+        if chosen is None:
+            name = runner_for(op)
+            chosen = by_op[id(op)] = (name, ops_by_runner.setdefault(name, []))
+        chosen[1].append(op)
+        names[key] = chosen[0]
+    return names, ops_by_runner
 
 
 def _error_of(exc: BaseException) -> ErrorInfo:

@@ -28,6 +28,26 @@ if TYPE_CHECKING:
     from runtime.protocol.run_log import RunLog
 
 
+class RunScope:
+    """What every step call of one run shares: the run id, its IO manager, log, resources, configs."""
+
+    __slots__ = ("emitter", "io", "resources", "run_id", "step_configs")
+
+    def __init__(
+        self,
+        run_id: str,
+        io: IOManager,
+        emitter: RunLog,
+        resources: Mapping[str, Any],
+        step_configs: Mapping[str, msgspec.Struct],
+    ) -> None:
+        self.run_id = run_id
+        self.io = io
+        self.emitter = emitter
+        self.resources = resources
+        self.step_configs = step_configs
+
+
 class StepCall:
     """One attempt of one step, as a runner sees it: the function, its inputs, where its output goes.
 
@@ -35,40 +55,22 @@ class StepCall:
     (runners that call the function elsewhere build their own there).
     """
 
-    __slots__ = (
-        "_emitter",
-        "_io",
-        "context",
-        "output_metadata",
-        "resources",
-        "retry_number",
-        "run_config",
-        "run_id",
-        "step",
-    )
+    # Made for every step attempt: positional arguments and few slots keep it cheap.
+    __slots__ = ("context", "output_metadata", "retry_number", "scope", "step")
 
     def __init__(
         self,
+        scope: RunScope,
         step: PlannedStep,
-        *,
-        run_id: str,
         retry_number: int,
         context: StepContext | None,
-        run_config: msgspec.Struct | None,
-        resources: Mapping[str, Any],
-        io: IOManager,
-        emitter: RunLog,
     ) -> None:
+        self.scope = scope
         self.step = step
-        self.run_id = run_id
         self.retry_number = retry_number
         self.context = context
-        self.run_config = run_config
-        self.resources = resources
         # Metadata a function that ran elsewhere attached to its output.
         self.output_metadata: dict[str, Any] | None = None
-        self._io = io
-        self._emitter = emitter
 
     @property
     def key(self) -> str:
@@ -79,21 +81,34 @@ class StepCall:
         return self.step.node.op
 
     @property
+    def run_id(self) -> str:
+        return self.scope.run_id
+
+    @property
+    def run_config(self) -> msgspec.Struct | None:
+        """The step's validated config struct, or None."""
+        return self.scope.step_configs.get(self.step.node.key)
+
+    @property
+    def resources(self) -> Mapping[str, Any]:
+        return self.scope.resources
+
+    @property
     def loads_block(self) -> bool:
         """True when `arguments()` may block (files): call it from a worker thread, not the loop."""
-        return self._io.blocking or bool(self.step.stored_inputs)
+        return self.scope.io.blocking or bool(self.step.stored_inputs)
 
     @property
     def stores_block(self) -> bool:
         """True when `store()` may block: call it from a worker thread, not the loop."""
-        return self._io.blocking
+        return self.scope.io.blocking
 
     def arguments(self, with_context: bool = True) -> dict[str, Any]:
         """The function's keyword arguments: inputs from the IO manager, `context` and `config`.
 
         Raises OutputNotFoundError for an input with no stored value.
         """
-        io = self._io
+        io = self.scope.io
         step = self.step
         kwargs = {name: io.load(up, out) for name, (up, out) in step.inputs.items()}
         for stored in step.stored_inputs:
@@ -105,17 +120,17 @@ class StepCall:
         if with_context and self.context is not None:
             kwargs["context"] = self.context
         if step.node.op.config_type is not None:
-            kwargs["config"] = self.run_config
+            kwargs["config"] = self.scope.step_configs.get(step.node.key)
         return kwargs
 
     def store(self, value: Any) -> None:
         """Keep the function's value as the step's output."""
         node = self.step.node
-        self._io.store(node.key, "result", value, asset_key=node.op.asset_key)
+        self.scope.io.store(node.key, "result", value, asset_key=node.op.asset_key)
 
     def emit(self, event_type: EventType, payload: AnyPayload) -> None:
         """Emit an event of this step (logs of a function that runs elsewhere). Safe from any thread."""
-        self._emitter.emit(event_type, self.step.node.key, payload)
+        self.scope.emitter.emit(event_type, self.step.node.key, payload)
 
     def add_output_metadata(self, metadata: Mapping[str, Any]) -> None:
         """Attach metadata that a function running elsewhere gave its output."""
@@ -201,9 +216,7 @@ def unknown_name_message(kind: str, name: str, known: Iterable[str], *, where: s
     names = sorted(known)
     close = difflib.get_close_matches(name, names, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
-    return (
-        f"Unknown {kind} {name!r}{where}; the registered {kind}s are: {', '.join(names)}.{hint}"
-    )
+    return f"Unknown {kind} {name!r}{where}; the registered {kind}s are: {', '.join(names)}.{hint}"
 
 
 def _register_builtin() -> None:

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from runtime.protocol.messages import ErrorInfo, RunEvent
 
 
-@dataclass
+# Slotted: the engine makes one per step of every run.
+@dataclass(slots=True)
 class StepOutcome:
     """One step of a run: its final status, its timings and, if it failed, why."""
 

@@ -22,13 +22,17 @@ class LoopRunner:
         del setup  # nothing to set up: the loop is already there
 
     async def call(self, call: StepCall) -> Any:
-        if call.loads_block:
+        # Every async step passes here: plain attributes rather than StepCall's
+        # properties (the same tests as `loads_block`).
+        step = call.step
+        fn = step.node.op.fn
+        if call.scope.io.blocking or step.stored_inputs:
             # File IO must not block the loop the other steps share.
             kwargs = await anyio.to_thread.run_sync(call.arguments)
-            value = await call.op.fn(**kwargs)
+            value = await fn(**kwargs)
             await anyio.to_thread.run_sync(call.store, value)
         else:
-            value = await call.op.fn(**call.arguments())
+            value = await fn(**call.arguments())
             call.store(value)
         return value
 

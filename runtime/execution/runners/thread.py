@@ -10,7 +10,7 @@ import anyio.to_thread
 from runtime.protocol.messages import EnginePayload
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Coroutine, Sequence
 
     from runtime.execution.step_runner import RunnerSetup, StepCall
 
@@ -31,8 +31,10 @@ class ThreadRunner:
         limit = setup.max_concurrent if setup.max_concurrent > 0 else DEFAULT_THREAD_LIMIT
         self._limiter = anyio.CapacityLimiter(limit)
 
-    async def call(self, call: StepCall) -> Any:
-        return await anyio.to_thread.run_sync(
+    def call(self, call: StepCall) -> Coroutine[Any, Any, Any]:
+        # Hands back anyio's coroutine rather than awaiting it in one of its
+        # own: a frame less on every sync step.
+        return anyio.to_thread.run_sync(
             _call,
             call,
             limiter=self._limiter,
@@ -56,6 +58,6 @@ class ThreadRunner:
 
 def _call(call: StepCall) -> Any:
     """In a worker thread: load the inputs, call the function, store its output."""
-    value = call.op.fn(**call.arguments())
+    value = call.step.node.op.fn(**call.arguments())
     call.store(value)
     return value
