@@ -140,6 +140,7 @@ def prepare_run(repository: RepositoryDefinition, request: JobRunRequest) -> Pre
         executor_config=request.executor_config,
         max_concurrent=request.max_concurrent,
         pool_limits=request.pool_limits,
+        plan=plan,
     )
     if request.first_sequence < 1:
         raise ExecutionError(

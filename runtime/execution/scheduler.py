@@ -150,16 +150,22 @@ def check_executor_options(
     executor_config: Mapping[str, Any] | None = None,
     max_concurrent: int,
     pool_limits: Mapping[str, int] | None,
+    plan: ExecutionPlan | None = None,
 ) -> ExecutorDefinition:
     """The registered executor, once it and the limits accepted these options.
 
     Raises ValueError naming the run and the option: an unknown executor
     (listing the registered ones), options it refuses, a negative
-    max_concurrent, a pool limit below 1. execute_plan checks them itself
-    before RUN_START; callers that must turn a refusal into a RUN_FAILURE
-    check them first.
+    max_concurrent, a pool limit below 1, and, given the plan, a step runner
+    the executor picks for one of its steps that is not registered.
+    execute_plan checks them itself before RUN_START; callers that must turn
+    a refusal into a RUN_FAILURE check them first.
     """
     definition = resolve_executor(executor, executor_config or {}, run_id=run_id)
+    if plan is not None:
+        runner_for = definition.runner_for
+        chosen = {runner_for(step.node.op) for step in plan.steps.values()}
+        check_runner_names(definition, chosen, run_id=run_id)
     if max_concurrent < 0:
         raise ValueError(
             f"max_concurrent must be >= 0 (0: no limit), got {max_concurrent} for run {run_id!r}."

@@ -8,9 +8,12 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
+from runtime import Definitions, job, op
 from runtime.definitions.retry import RetryPolicy
+from runtime.execution import executors
 from runtime.execution.cancel import CancelToken
-from runtime.execution.executors import executor_names, resolve_executor
+from runtime.execution.executors import ExecutorDefinition, executor_names, resolve_executor
+from runtime.execution.job_run import JobRunRequest, execute_run
 from runtime.execution.plan import ExecutionPlan
 from runtime.execution.scheduler import execute_plan
 from runtime.execution.step_runner import step_runner_names
@@ -181,3 +184,33 @@ async def test_bad_options_for_a_registered_executor_raise_before_any_event(
         )
     assert sink.events == []
     assert recording == []
+
+
+async def test_an_executor_choosing_an_unregistered_runner_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(
+        executors._EXECUTORS,
+        "nowhere",
+        ExecutorDefinition(name="nowhere", runner_for=lambda op: "gpu"),
+    )
+
+    @op
+    def value() -> int:
+        return 1
+
+    @job
+    def single() -> None:
+        value()
+
+    sink = ListSink()
+    with pytest.raises(ValueError, match=r"chose step runners 'gpu', which are not registered"):
+        await execute_plan(ExecutionPlan.build(single), run_id="r", sink=sink, executor="nowhere")
+    assert sink.events == []
+    repository = Definitions(jobs=[single]).get_repository()
+    request = JobRunRequest(run_id="r", job_name="single", executor="nowhere")
+    result = await execute_run(repository, request, sink)
+    [event] = sink.events
+    assert event.event_type == "RUN_FAILURE" and result.status == RunStatus.FAILURE
+    assert result.failure_message is not None
+    assert "Executor 'nowhere' of run 'r' chose step runners 'gpu'" in result.failure_message
