@@ -81,15 +81,14 @@ async def test_ping_answers_while_a_sync_tick_busy_loops(location: Path, kind: s
 
             tg.start_soon(evaluate)
             await anyio.sleep(0.3)  # the tick is now busy in its thread
-            latencies = []
             for _ in range(5):
-                started = time.perf_counter()
                 await client.ping()
                 await client.heartbeat()
-                latencies.append(time.perf_counter() - started)
                 await anyio.sleep(0.1)
+            # Every ping was answered while the 2 s busy loop still ran: the
+            # tick does not hold the server's loop (no latency bound, which
+            # a loaded machine would break).
             assert not results, "the tick should still be running"
-    assert max(latencies) < 0.2, latencies
     (result,) = results
     assert result.error is None
     assert [r.run_key for r in result.run_requests] == ["busy"]
