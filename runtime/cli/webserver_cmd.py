@@ -17,6 +17,8 @@ from runtime.workspace.targets import add_target_arguments
 
 if TYPE_CHECKING:
     import argparse
+    import signal
+    import socket
 
     import anyio
 
@@ -34,9 +36,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Load every code location and serve the UI and the HTTP API (/api/...).",
     )
     add_target_arguments(parser)
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument(
-        "-p", "--port", type=int, default=3000, help="port to listen on (default: 3000; 0 picks one)"
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
+    )
+    parser.add_argument(
+        "-p",
+        "--port",
+        type=int,
+        default=3000,
+        help="port to listen on (default: 3000; 0 picks one)",
     )
     parser.add_argument(
         "--auth-token",
@@ -58,7 +66,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def missing_web_packages() -> list[str]:
     """The packages of the `web` extra that are not installed."""
-    return [name for name in WEB_PACKAGES if importlib.util.find_spec(name) is None]
+    missing = []
+    for name in WEB_PACKAGES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a broken install, or blocked in sys.modules
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -98,10 +114,20 @@ def _serve(args: argparse.Namespace) -> int:
 
     # User code's output and the supervisor's warnings reach the terminal.
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
-    return anyio.run(_main, specs, args, token)
+    logging.getLogger("uvicorn").setLevel(logging.INFO if args.access_log else logging.WARNING)
+    from runtime.web.server import bind
+
+    # Claim the port before loading code: a port in use is reported at once.
+    sock = bind(args.host, args.port)
+    try:
+        return anyio.run(_main, specs, args, token, sock)
+    finally:
+        sock.close()
 
 
-async def _main(specs: list[LocationSpec], args: argparse.Namespace, token: str | None) -> int:
+async def _main(
+    specs: list[LocationSpec], args: argparse.Namespace, token: str | None, sock: socket.socket
+) -> int:
     import signal
 
     import anyio
@@ -116,7 +142,9 @@ async def _main(specs: list[LocationSpec], args: argparse.Namespace, token: str 
             # Loopback servers answer only to their own names (no DNS rebinding).
             hosts = {*LOOPBACK_NAMES, args.host} if is_loopback(args.host) else None
             app = create_app(ws, auth_token=token, allowed_hosts=hosts)
-            async with serve(app, args.host, args.port, access_log=args.access_log) as at:
+            async with serve(
+                app, args.host, args.port, access_log=args.access_log, sock=sock
+            ) as at:
                 loaded = sum(loc.status == "loaded" for loc in ws.locations.values())
                 print(
                     f"runtime webserver: {loaded} of {len(ws.locations)} locations loaded; "
@@ -127,7 +155,7 @@ async def _main(specs: list[LocationSpec], args: argparse.Namespace, token: str 
     return 0
 
 
-async def _stop_on_signal(scope: anyio.CancelScope, *signals: int) -> None:
+async def _stop_on_signal(scope: anyio.CancelScope, *signals: signal.Signals) -> None:
     import anyio
 
     with anyio.open_signal_receiver(*signals) as received:

@@ -187,7 +187,9 @@ def run_endpoints(ctx: WebContext) -> list[Endpoint]:
     ]
 
 
-async def _follow(handle: RunHandle, instance: Instance, after: int) -> AsyncGenerator[Message, None]:
+async def _follow(
+    handle: RunHandle, instance: Instance, after: int
+) -> AsyncGenerator[Message, None]:
     encode = msgspec.json.encode
     if after > 0:
         # A client resuming after the run's last event: nothing more will come

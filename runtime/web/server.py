@@ -81,13 +81,17 @@ async def serve(
     *,
     grace: float = 3.0,
     access_log: bool = False,
+    sock: socket.socket | None = None,
 ) -> AsyncIterator[ServingAt]:
     """Serve `app` on host:port (port 0 picks a free one) until the block is left.
 
-    Raises RuntimeFrameworkError when the address cannot be bound (in use, not
-    this machine's). Installs no signal handlers and configures no logging.
+    `sock`, from `bind()`, is a listening socket to use instead (so a command can
+    claim its port before slower start-up work). Raises RuntimeFrameworkError
+    when the address cannot be bound (in use, not this machine's). Installs no
+    signal handlers and configures no logging.
     """
-    sock = _bind(host, port)
+    if sock is None:
+        sock = bind(host, port)
     config = uvicorn.Config(
         app,
         log_config=None,
@@ -139,7 +143,8 @@ async def serve(
                     tg.cancel_scope.cancel()
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port; RuntimeFrameworkError naming the address if that fails."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:

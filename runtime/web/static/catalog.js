@@ -18,7 +18,7 @@ export async function assetsPage(main) {
     draw();
     const a = byKey.get(key);
     const m = a.latest_materialization;
-    detail.replaceChildren(h("h2", { style: "margin-top:0" }, a.key),
+    detail.replaceChildren(h("h2", { class: "mt0" }, a.key),
       a.description ? h("p", {}, a.description) : null,
       h("dl", { class: "kv" },
         h("dt", {}, "location"), h("dd", {}, link(`/locations/${enc(a.location)}`, a.location)),
@@ -27,7 +27,7 @@ export async function assetsPage(main) {
         h("dt", {}, "jobs"), h("dd", {}, a.job_names.map((j) => link(`/locations/${enc(a.location)}/jobs/${enc(j)}`, j, " ")) ),
         h("dt", {}, "materialized"), h("dd", {}, m ? [when(m.timestamp), " by run ", link(`/runs/${m.run_id}`, shortId(m.run_id))] : "never")),
       m && Object.keys(m.metadata).length ? h("pre", {}, JSON.stringify(m.metadata, null, 2)) : null,
-      h("div", { class: "actions", style: "margin-top:10px" }, h("button", { class: "primary", onclick: () => materialize(a.location, [a.key]) }, "Materialize")));
+      h("div", { class: "actions mt10" }, h("button", { class: "primary", onclick: () => materialize(a.location, [a.key]) }, "Materialize")));
   };
   const materialize = async (locationName, keys) => {
     try {
