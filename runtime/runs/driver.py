@@ -292,7 +292,7 @@ class RunDriver:
         self._instance.event_writer.append(event)
 
     async def _set_status(self, status: RunStatus, *, failure_reason: str | None = None) -> None:
-        record = await self._instance.storage.update_run_status(
+        record = await self._instance.update_run_status(
             self.run_id, status, failure_reason=failure_reason
         )
         self._record = record

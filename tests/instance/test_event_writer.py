@@ -12,6 +12,7 @@ import pytest
 from runtime.errors import StorageError
 from runtime.instance.storage.event_writer import EventWriter
 from runtime.instance.storage.sqlite import SqliteRunStorage
+from runtime.protocol.run_log import RunLog
 from tests.instance.storage_helpers import make_event
 
 if TYPE_CHECKING:
@@ -72,16 +73,39 @@ async def test_flushed_events_survive_close_and_reopen(tmp_path: Path) -> None:
 
 async def test_a_bad_run_does_not_lose_other_runs_events(tmp_path: Path) -> None:
     async with SqliteRunStorage(tmp_path) as storage, EventWriter(storage) as writer:
+        await storage.store_events([make_event("bad", 1)])
         writer.append(make_event("good", 1))
-        writer.append(make_event("bad", 2))  # a gap: "bad" has no event 1
+        writer.append(make_event("bad", 1))  # stored already: a second writer of run "bad"
         writer.append(make_event("good", 2))
         with pytest.raises(StorageError, match="run bad"):
             await writer.flush()
-        with pytest.raises(StorageError, match="next sequence is 1"):
+        with pytest.raises(StorageError, match="sequence 1, which is already stored"):
             await writer.flush("bad")
         await writer.flush("good")
         assert [event.sequence for event in await storage.get_events("good")] == [1, 2]
-        assert await storage.get_events("bad") == []
+        assert len(await storage.get_events("bad")) == 1
+
+
+async def test_put_makes_the_writer_a_run_log_sink_from_the_loop_and_threads(
+    tmp_path: Path,
+) -> None:
+    async with SqliteRunStorage(tmp_path) as storage, EventWriter(storage) as writer:
+        log = RunLog("r1", writer, next_sequence=1)
+        log.emit("RUN_START")
+
+        def from_a_thread() -> None:
+            for index in range(100):
+                log.emit("LOG", step_key=f"s{index}")
+
+        await anyio.to_thread.run_sync(from_a_thread)
+        log.emit("RUN_SUCCESS")
+        # Events put from the thread reach the writer through the loop; wait for the last.
+        with anyio.fail_after(10):
+            await writer.wait_for_new_events("r1", 101)
+        await writer.flush()
+        events = await storage.get_events("r1")
+        assert [event.sequence for event in events] == list(range(1, 103))
+        assert [event.step_key for event in events[1:-1]] == [f"s{index}" for index in range(100)]
 
 
 async def test_append_after_close_raises(tmp_path: Path) -> None:
@@ -91,6 +115,8 @@ async def test_append_after_close_raises(tmp_path: Path) -> None:
         await writer.aclose()  # twice is harmless
         with pytest.raises(StorageError, match="closed"):
             writer.append(make_event("r1", 1))
+        with pytest.raises(StorageError, match="closed"):
+            writer.put(make_event("r1", 1))
 
 
 async def test_wait_for_new_events_wakes_followers(tmp_path: Path) -> None:

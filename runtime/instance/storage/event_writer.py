@@ -10,6 +10,8 @@ when the load does. `flush` waits until what was appended is durable.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
@@ -66,9 +68,13 @@ class EventWriter:
         self._last_stored: dict[str, int] = {}
         self._ended_runs: OrderedDict[str, int] = OrderedDict()
         self._run_signals: dict[str, anyio.Event] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
         self.batches_written = 0
 
     async def __aenter__(self) -> Self:
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
         try:
@@ -122,6 +128,28 @@ class EventWriter:
         self._buffer.append(event)
         self._appended += 1
         self._wakeup.set()
+
+    def put(self, event: RunEvent) -> None:
+        """Queue one event for storage: `append`, callable from any thread, so the
+        writer is a `runtime.protocol.run_log.EventSink` for a RunLog.
+
+        From another thread the event is handed to the event loop, in order.
+        Raises StorageError if the writer is closed.
+        """
+        if self._loop_thread is None or threading.get_ident() == self._loop_thread:
+            self.append(event)
+            return
+        if self._closed:
+            self.append(event)  # raises
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._append_from_thread, event)
+
+    def _append_from_thread(self, event: RunEvent) -> None:
+        try:
+            self.append(event)
+        except StorageError:
+            # Closed between put and now: nobody can wait for this event any more.
+            pass
 
     def append_many(self, events: Iterable[RunEvent]) -> None:
         """Queue events for storage, in order; raises StorageError if the writer is closed."""
@@ -210,7 +238,9 @@ class EventWriter:
 
     def _stored(self, events: list[RunEvent]) -> None:
         for event in events:
-            self._last_stored[event.run_id] = event.sequence
+            # max(): events put from another thread may reach the buffer out of order.
+            last = self._last_stored.get(event.run_id, 0)
+            self._last_stored[event.run_id] = max(last, event.sequence)
             if event.event_type in RUN_END_EVENTS:
                 # Keep memory bounded in a long-lived host: ended runs move to a capped LRU.
                 self._ended_runs[event.run_id] = self._last_stored.pop(event.run_id)
