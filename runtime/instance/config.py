@@ -173,9 +173,7 @@ def load_instance_config(home: Path, *, registry: StorageRegistry | None = None)
         value = raw.get(section)
         if value is None:
             return None
-        # Every storage key is a choice (an unknown one gets its own message); the
-        # other sections' Structs already refused unknown keys.
-        chosen: list[str] = [str(key) for key in value if section == "storage" or key in options]
+        chosen: list[str] = [key for key in value if key in options]
         if len(chosen) != 1:
             listed = " or ".join(f"`{option}`" for option in options)
             problem = "chooses none" if not chosen else "chooses more than one"
@@ -188,6 +186,16 @@ def load_instance_config(home: Path, *, registry: StorageRegistry | None = None)
         return chosen[0]
 
     registry = registry or StorageRegistry()
+    # The other sections' Structs refused unknown keys already; the storage
+    # section's keys are checked against the registry.
+    for key in raw.get("storage") or {}:
+        if key not in registry.all_names:
+            raise document.error(
+                InstanceConfigError,
+                ("storage", key),
+                f"`$.storage` names an unknown storage: {registry.explain_unknown(str(key))}",
+                key=True,
+            )
     storage = StorageConfig()
     storage_name = choice("storage", registry.all_names)
     if storage_name is not None:
@@ -212,15 +220,11 @@ def _storage_config(document: YamlDocument, registry: StorageRegistry, name: str
     """Validate `storage: {name: options}` against the registered kind `name`."""
     at = ("storage", name)
     kind = registry.get(name)
-    if kind is None:
-        title = registry.planned_title(name)
-        if title is not None:
-            problem = (
-                f"{title} (`$.storage.{name}`) is not available yet; "
-                f"use `{DEFAULT_STORAGE}` (the default) for now."
-            )
-        else:
-            problem = f"`$.storage` names an unknown storage: {registry.explain_unknown(name)}"
+    if kind is None:  # known by name only: planned, not written yet
+        problem = (
+            f"{registry.planned_title(name)} (`$.storage.{name}`) is not available yet; "
+            f"use `{DEFAULT_STORAGE}` (the default) for now."
+        )
         raise document.error(InstanceConfigError, at, problem, key=True)
     if document.data["storage"][name] is None:  # `sqlite:` with nothing under it
         options = kind.config_type()
