@@ -70,6 +70,8 @@ class EventWriter:
         self._run_signals: dict[str, anyio.Event] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
+        self._thread_lock = threading.Lock()
+        self._appended_by_threads = 0  # events put from other threads; only they write it
         self.batches_written = 0
 
     async def __aenter__(self) -> Self:
@@ -130,26 +132,25 @@ class EventWriter:
         self._wakeup.set()
 
     def put(self, event: RunEvent) -> None:
-        """Queue one event for storage: `append`, callable from any thread, so the
-        writer is a `runtime.protocol.run_log.EventSink` for a RunLog.
+        """Queue one event for storage, from the event loop or any other thread: the
+        writer is a `runtime.protocol.run_log.EventSink`, so a RunLog can number into it.
 
-        From another thread the event is handed to the event loop, in order.
         Raises StorageError if the writer is closed.
         """
-        if self._loop_thread is None or threading.get_ident() == self._loop_thread:
+        if self._loop is None or threading.get_ident() == self._loop_thread:
             self.append(event)
             return
         if self._closed:
-            self.append(event)  # raises
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._append_from_thread, event)
+            self.append(event)  # raises the closed error
+        # Into the buffer at once, under the RunLog's lock, so the buffer keeps the
+        # sequence order; list.append is atomic. Only the wake-up must go through the loop.
+        with self._thread_lock:
+            self._buffer.append(event)
+            self._appended_by_threads += 1
+        self._loop.call_soon_threadsafe(self._wake)
 
-    def _append_from_thread(self, event: RunEvent) -> None:
-        try:
-            self.append(event)
-        except StorageError:
-            # Closed between put and now: nobody can wait for this event any more.
-            pass
+    def _wake(self) -> None:
+        self._wakeup.set()
 
     def append_many(self, events: Iterable[RunEvent]) -> None:
         """Queue events for storage, in order; raises StorageError if the writer is closed."""
@@ -167,7 +168,7 @@ class EventWriter:
         Raises StorageError if events of `run_id` (of any run, when None) could not
         be stored since the writer opened.
         """
-        target = self._appended
+        target = self._appended + self._appended_by_threads
         while self._done < target:
             if not self._running and not self._closed:
                 raise StorageError(
@@ -208,7 +209,8 @@ class EventWriter:
     async def _drain(self) -> None:
         while self._buffer:
             batch = self._buffer[: self._max_batch]
-            del self._buffer[: self._max_batch]
+            # len(batch), not max_batch: a thread may have put an event in between.
+            del self._buffer[: len(batch)]
             await self._store(batch)
             self._done += len(batch)
             self.batches_written += 1
@@ -238,9 +240,7 @@ class EventWriter:
 
     def _stored(self, events: list[RunEvent]) -> None:
         for event in events:
-            # max(): events put from another thread may reach the buffer out of order.
-            last = self._last_stored.get(event.run_id, 0)
-            self._last_stored[event.run_id] = max(last, event.sequence)
+            self._last_stored[event.run_id] = event.sequence
             if event.event_type in RUN_END_EVENTS:
                 # Keep memory bounded in a long-lived host: ended runs move to a capped LRU.
                 self._ended_runs[event.run_id] = self._last_stored.pop(event.run_id)
