@@ -264,7 +264,7 @@ class RunDriver:
         return self._log.emit(event_type, step_key, payload)
 
     async def _set_status(self, status: RunStatus, *, failure_reason: str | None = None) -> None:
-        record = await self._instance.storage.update_run_status(
+        record = await self._instance.update_run_status(
             self.run_id, status, failure_reason=failure_reason
         )
         self._record = record
