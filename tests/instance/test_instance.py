@@ -198,7 +198,7 @@ async def test_an_exception_inside_the_block_reaches_the_caller_unwrapped(tmp_pa
 def test_reading_a_workspace_s_instance_creates_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from runtime.workspace.workspace import Workspace
+    from runtime.host.workspace import Workspace
 
     home = tmp_path / "home"
     monkeypatch.setenv("RUNTIME_HOME", str(home))
