@@ -6,7 +6,9 @@ in flight, and moves each queued run that fits under `max_concurrent_runs` and
 every tag limit it falls under to STARTING, stamped with its creating host,
 which drives it from there. A run held back by a tag limit does not hold back
 the runs behind it that fall under other limits. A queued run whose creating
-host died is failed instead; one with a cancel request is left to its host.
+host died is failed instead, and so is a run in flight on a host that died,
+which would otherwise hold its slot forever; a queued run with a cancel
+request is left to its host.
 """
 
 from __future__ import annotations
@@ -98,7 +100,12 @@ async def _dequeue(
         return []
     queued = newest_first[::-1]
     in_flight = await storage.get_runs(RunFilter(statuses=sorted(IN_FLIGHT_STATUSES)))
-    slots = RunSlots(config, in_flight)
+    # A run in flight on a host that died would hold its slot forever: fail it, free the slot.
+    alive: list[RunRecord] = []
+    for run, dead_reason in zip(in_flight, await orphan_reasons(in_flight), strict=True):
+        if dead_reason is None or not await fail_run(storage, run, dead_reason, now=now):
+            alive.append(run)
+    slots = RunSlots(config, alive)
     cancel_requested = {
         request.run_id
         for request in await storage.get_cancel_requests([run.run_id for run in queued])
