@@ -105,17 +105,16 @@ class RunCoordinatorConfig(_Section, frozen=True, kw_only=True, forbid_unknown_f
         return "queued" if self.queued is not None else "immediate"
 
 
-class RunLauncherConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Exactly one of `in_process` (the location's process) and `run_worker` (a fresh
-    subprocess per run) is set once loaded."""
+class RunLauncherConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """The chosen run launcher: its registered name and its options.
 
-    in_process: NoOptions | None = None
-    run_worker: NoOptions | None = None
+    `in_process` (the location's own code server) and `run_worker` (a fresh
+    code server per run) are built in; the names are checked against the
+    launcher registry (runtime.runs.launcher) when the first run launches.
+    """
 
-    @property
-    def kind(self) -> Literal["in_process", "run_worker"]:
-        """The chosen launch mode."""
-        return "run_worker" if self.run_worker is not None else "in_process"
+    kind: str = "in_process"
+    options: dict[str, Any] = {}
 
 
 class ExecutorConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -132,7 +131,7 @@ class InstanceConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=
 
     storage: StorageConfig = StorageConfig()
     run_coordinator: RunCoordinatorConfig = RunCoordinatorConfig(immediate=NoOptions())
-    run_launcher: RunLauncherConfig = RunLauncherConfig(in_process=NoOptions())
+    run_launcher: RunLauncherConfig = RunLauncherConfig()
     executor: ExecutorConfig = ExecutorConfig()
 
 
@@ -141,7 +140,7 @@ class _InstanceFile(_Section, frozen=True, kw_only=True, forbid_unknown_fields=T
 
     storage: dict[str, Any] | None = None
     run_coordinator: RunCoordinatorConfig = RunCoordinatorConfig(immediate=NoOptions())
-    run_launcher: RunLauncherConfig = RunLauncherConfig(in_process=NoOptions())
+    run_launcher: dict[str, dict[str, Any] | None] | None = None
     executor: ExecutorConfig = ExecutorConfig()
 
 
@@ -201,7 +200,19 @@ def load_instance_config(home: Path, *, registry: StorageRegistry | None = None)
     if storage_name is not None:
         storage = _storage_config(document, registry, storage_name)
     coordinator = choice("run_coordinator", ("immediate", "queued"))
-    launcher = choice("run_launcher", ("in_process", "run_worker"))
+    launcher = RunLauncherConfig()
+    if file.run_launcher is not None:
+        names = list(file.run_launcher)
+        if len(names) != 1:
+            problem = "chooses none" if not names else f"chooses more than one ({', '.join(names)})"
+            raise document.error(
+                InstanceConfigError,
+                ("run_launcher",),
+                f"`$.run_launcher` {problem} of the run launchers (`in_process`, `run_worker`, "
+                "or one a module registers); it must name exactly one.",
+                key=True,
+            )
+        launcher = RunLauncherConfig(kind=names[0], options=dict(file.run_launcher[names[0]] or {}))
     return InstanceConfig(
         storage=storage,
         run_coordinator=RunCoordinatorConfig(
@@ -209,9 +220,7 @@ def load_instance_config(home: Path, *, registry: StorageRegistry | None = None)
         )
         if coordinator == "queued"
         else RunCoordinatorConfig(immediate=NoOptions()),
-        run_launcher=RunLauncherConfig(run_worker=NoOptions())
-        if launcher == "run_worker"
-        else RunLauncherConfig(in_process=NoOptions()),
+        run_launcher=launcher,
         executor=file.executor,
     )
 

@@ -148,7 +148,16 @@ class RunController:
     ) -> RunHandle:
         """Check, store and start one run; see Workspace.launch_run."""
         target = resolve_location(self._locations, job, location)
-        run_launcher = self._launcher(launcher or self._instance.config.run_launcher.kind)
+        if launcher is None:
+            configured = self._instance.config.run_launcher.kind
+            try:
+                run_launcher = self._launcher(configured)
+            except CodeLocationError as exc:
+                raise CodeLocationError(
+                    f"{self._instance.home / 'instance.yaml'}: `$.run_launcher.{configured}`: {exc}"
+                ) from None
+        else:
+            run_launcher = self._launcher(launcher)
         run_launcher.check(target)
         config = dict(run_config or {})
         await self._validate(target, job, config, step_selection)

@@ -158,7 +158,9 @@ def test_two_choices_is_an_error_naming_the_section(tmp_path: Path) -> None:
 
 def test_no_choice_is_an_error(tmp_path: Path) -> None:
     _write(tmp_path, "run_launcher: {}\n")
-    with pytest.raises(InstanceConfigError, match="chooses none of `in_process` or `run_worker`"):
+    with pytest.raises(
+        InstanceConfigError, match=r"`\$\.run_launcher` chooses none of the run launchers"
+    ):
         load_instance_config(tmp_path)
 
 
