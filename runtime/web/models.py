@@ -202,8 +202,11 @@ class InstigatorBody(Body, kw_only=True):
     cron_schedule: str | None = None
     execution_timezone: str | None = None
     minimum_interval_seconds: int | None = None
-    # False until the instance stores schedule and sensor state: status is the default one.
+    # False while no status is stored for it: it runs with its default status.
     state_stored: bool = False
+    cursor: str | None = None
+    last_tick_at: float | None = None
+    # The most recent evaluations, newest first.
     ticks: list[TickBody] = []
 
 

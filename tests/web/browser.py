@@ -38,7 +38,9 @@ def require_chromium() -> None:
 
 
 @asynccontextmanager
-async def chromium_page(profile: Path, *, width: int = 1360, height: int = 900) -> AsyncIterator[Page]:
+async def chromium_page(
+    profile: Path, *, width: int = 1360, height: int = 900
+) -> AsyncIterator[Page]:
     """A page in a fresh Chromium profile; fails the test if the page's scripts threw."""
     require_chromium()
     from playwright.async_api import async_playwright
@@ -59,9 +61,12 @@ async def chromium_page(profile: Path, *, width: int = 1360, height: int = 900) 
             # The browser logs every 4xx it is answered; the tests ask for some on purpose.
             page.on(
                 "console",
-                lambda message: errors.append(message.text)
-                if message.type == "error" and not message.text.startswith("Failed to load resource")
-                else None,
+                lambda message: (
+                    errors.append(message.text)
+                    if message.type == "error"
+                    and not message.text.startswith("Failed to load resource")
+                    else None
+                ),
             )
             yield page
             assert not errors, errors

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import msgspec
 import pytest
 
 from tests.web.web_helpers import LOCATION, sse_events, wait_for_file, web_server
@@ -328,11 +329,13 @@ async def test_assets_show_their_deps_and_latest_materialization(tmp_path: Path)
         assert newest["doubled"]["latest_materialization"]["run_id"] == run_id
 
 
-async def test_schedules_and_sensors_show_their_default_status(tmp_path: Path) -> None:
+async def test_schedules_and_sensors_start_stop_and_show_their_ticks(tmp_path: Path) -> None:
+    from runtime.instance.daemon_records import TickStatus, instigator_id
+
     async with web_server(tmp_path) as srv:
         schedules = (await srv.client.get("/api/schedules")).json()
-        assert [(s["name"], s["location"], s["status"]) for s in schedules] == [
-            ("hourly", LOCATION, "running")
+        assert [(s["name"], s["location"], s["status"], s["state_stored"]) for s in schedules] == [
+            ("hourly", LOCATION, "running", False)
         ]
         assert schedules[0]["cron_schedule"] == "0 * * * *"
         assert schedules[0]["job_name"] == "diamond"
@@ -340,13 +343,42 @@ async def test_schedules_and_sensors_show_their_default_status(tmp_path: Path) -
         assert [(s["name"], s["status"], s["minimum_interval_seconds"]) for s in sensors] == [
             ("watcher", "stopped", 45)
         ]
-        reply = await srv.client.post("/api/sensors/watcher/start")
-        assert reply.status_code == 501
-        assert "watcher" in reply.json()["error"]["message"]
+
+        started = await srv.client.post("/api/sensors/watcher/start")
+        assert started.status_code == 200
+        assert started.json()["status"] == "running" and started.json()["state_stored"]
+        stopped = await srv.client.post("/api/schedules/hourly/stop", json={"location": LOCATION})
+        assert stopped.json()["status"] == "stopped"
+        instance = srv.workspace.instance
+        state = await instance.get_instigator_state(instigator_id("sensor", LOCATION, "watcher"))
+        assert state is not None and state.status == "running"
+        assert (await srv.client.get("/api/sensors")).json()[0]["status"] == "running"
+        assert (await srv.client.get("/api/schedules")).json()[0]["status"] == "stopped"
+
+        # Ticks the daemon stores appear with their sensor, newest first.
+        key = instigator_id("sensor", LOCATION, "watcher")
+        first = await instance.create_tick(key, 1000.0)
+        await instance.update_tick(
+            msgspec.structs.replace(first, status=TickStatus.SKIPPED, skip_reason="nothing new")
+        )
+        second = await instance.create_tick(key, 2000.0)
+        await instance.update_tick(
+            msgspec.structs.replace(second, status=TickStatus.SUCCESS, run_ids=["r1"])
+        )
+        ticks = (await srv.client.get("/api/sensors")).json()[0]["ticks"]
+        assert [(t["tick_time"], t["status"]) for t in ticks] == [
+            (2000.0, "success"),
+            (1000.0, "skipped"),
+        ]
+        assert ticks[0]["run_ids"] == ["r1"] and ticks[1]["skip_reason"] == "nothing new"
+
         reply = await srv.client.post("/api/schedules/nope/stop")
         assert reply.status_code == 404
         assert reply.json()["error"]["type"] == "UnknownDefinitionError"
         assert "hourly" in reply.json()["error"]["message"]
+        reply = await srv.client.post("/api/sensors/watcher/start", json={"location": "atlantis"})
+        assert reply.status_code == 404
+        assert reply.json()["error"]["type"] == "CodeLocationError"
 
 
 async def test_reload_gives_a_new_server_and_the_live_stream_reports_it(tmp_path: Path) -> None:

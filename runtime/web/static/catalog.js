@@ -70,12 +70,12 @@ function instigatorsPage(kind) {
       const when_ = kind === "schedule" ? h("span", { class: "mono" }, `${item.cron_schedule} (${item.execution_timezone})`) : `every ${item.minimum_interval_seconds} s`;
       const ticks = item.ticks.length
         ? h("ul", {}, item.ticks.map((t) => h("li", {}, when(t.tick_time), " ", badge(t.status), " ", t.skip_reason ?? t.error ?? "", t.run_ids.map((id) => [" ", link(`/runs/${id}`, shortId(id))]))))
-        : h("span", { class: "muted" }, item.state_stored ? "No ticks yet." : "No ticks: the instance does not store them yet.");
+        : h("span", { class: "muted" }, "No ticks yet.");
       return [h("tr", { "data-instigator": item.name },
         h("td", {}, h("strong", {}, item.name), item.description ? h("div", { class: "muted" }, item.description) : null),
         h("td", {}, link(`/locations/${enc(item.location)}`, item.location)),
         h("td", {}, item.job_name ? link(`/locations/${enc(item.location)}/jobs/${enc(item.job_name)}`, item.job_name) : "–"),
-        h("td", {}, when_), h("td", {}, badge(item.status), item.state_stored ? null : h("div", { class: "muted" }, "default")), h("td", {}, button)),
+        h("td", {}, when_), h("td", {}, badge(item.status), item.state_stored ? null : h("div", { class: "muted" }, "(default)")), h("td", {}, button)),
         h("tr", { class: "ticks" }, h("td", { colspan: 6 }, h("details", {}, h("summary", {}, "Recent ticks"), ticks)))];
     };
     main.append(h("h1", {}, kind === "schedule" ? "Schedules" : "Sensors"),
