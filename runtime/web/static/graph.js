@@ -92,9 +92,11 @@ export function dagSvg(nodes, edges, { onSelect, selected } = {}) {
 /** A Gantt chart: one bar per step from its start to its end (or `now` while it runs). */
 export function ganttSvg(steps, now) {
   const started = steps.filter((st) => st.start !== null && st.start !== undefined);
-  const labelW = 190, barH = 16, rowH = 24, top = 26, chartW = 760;
+  const labelW = 170, barH = 16, rowH = 24, top = 26, chartW = 620, right = 24;
   const height = top + Math.max(1, steps.length) * rowH + 8;
-  const svg = s("svg", { width: labelW + chartW + 20, height, role: "img", "aria-label": "Timeline of step durations" });
+  const total = labelW + chartW + right;
+  // Scales to the width of its box; the text scales with it.
+  const svg = s("svg", { width: "100%", viewBox: `0 0 ${total} ${height}`, role: "img", "aria-label": "Timeline of step durations" });
   if (!started.length) {
     svg.append(s("text", { x: 10, y: 20 }, "No step has started yet."));
     return svg;
