@@ -17,7 +17,7 @@ import anyio
 HERE = Path(__file__).parent
 OUT = HERE / "screenshots"
 
-PIPELINE = '''
+PIPELINE = """
 import asyncio, time
 from runtime import Definitions, asset, job, op
 
@@ -59,7 +59,7 @@ def segments(customers: list[str]) -> dict[str, int]:
     return {c: len(c) for c in customers}
 
 defs = Definitions(jobs=[nightly_orders], assets=[customers, segments])
-'''
+"""
 
 BROKEN = """
 import pandas_but_misspelled  # the location fails to import: the UI shows why
@@ -88,7 +88,11 @@ async def main() -> None:
         folder = Path(tmp)
         (folder / "orders.py").write_text(textwrap.dedent(PIPELINE))
         (folder / "legacy_reports.py").write_text(textwrap.dedent(BROKEN))
-        files = [HERE / "hello_world" / "definitions.py", folder / "orders.py", folder / "legacy_reports.py"]
+        files = [
+            HERE / "hello_world" / "definitions.py",
+            folder / "orders.py",
+            folder / "legacy_reports.py",
+        ]
         async with (
             Instance.ephemeral() as instance,
             Workspace.from_targets(python_files=files, instance=instance, restart=False) as ws,

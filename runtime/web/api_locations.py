@@ -78,11 +78,9 @@ def location_endpoints(ctx: WebContext) -> list[Endpoint]:
         return json_response(assets)
 
     async def watch_locations(request: Request) -> Response:
-        # Subscribe before reading the first list, so no change falls between them.
-        watcher = workspace.watch()
-
         async def messages() -> AsyncGenerator[Message, None]:
-            try:
+            # Subscribe before reading the list, so no change falls between them.
+            async with workspace.watch() as watcher:
                 rows = [location_body(loc) for loc in workspace.locations.values()]
                 yield Message(encode(rows), event="locations")
                 async for change in watcher:
@@ -91,8 +89,6 @@ def location_endpoints(ctx: WebContext) -> list[Endpoint]:
                         location=location_body(location), old_status=change.old_status
                     )
                     yield Message(encode(body), event="change")
-            finally:
-                await watcher.aclose()
 
         return EventStreamResponse(messages(), ctx.closing)
 

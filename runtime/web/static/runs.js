@@ -7,6 +7,7 @@ import { navigate } from "./router.js";
 const STATUSES = ["NOT_STARTED", "STARTING", "STARTED", "SUCCESS", "FAILURE", "CANCELING", "CANCELED"];
 const PAGE = 25;
 const FINISHED = new Set(["SUCCESS", "FAILURE", "CANCELED"]);
+const MAX_ROWS = 5000;
 
 export function runsPage(main) {
   const params = new URLSearchParams(location.search);
@@ -106,6 +107,7 @@ export async function runPage(main, { run_id }, live) {
   const filter = h("input", { id: "event-filter", type: "search", placeholder: "filter events (type, step, text)", size: 32, oninput: () => applyFilter() });
   const counter = h("span", { class: "muted", id: "event-count" });
   const ended = h("span", { class: "muted", id: "run-ended" });
+  const trimmed = h("span", { class: "muted" });
   main.append(
     h("h1", {}, `Run ${shortId(run.run_id)}`, statusBox, h("span", { class: "actions" }, cancel, fromFailure, again)),
     h("p", { class: "sub" }, run.location ? link(`/locations/${enc(run.location)}/jobs/${enc(run.job)}`, run.job) : run.job,
@@ -115,7 +117,7 @@ export async function runPage(main, { run_id }, live) {
       h("section", {}, h("h2", {}, "Timeline"), gantt),
       h("section", {}, h("h2", {}, "Steps"), h("table", { id: "steps" }, h("thead", {}, h("tr", {}, h("th", {}, "Step"), h("th", {}, "Status"),
         h("th", { class: "num" }, "Duration"), h("th", { class: "num" }, "Attempts"))), stepBody))),
-    h("h2", {}, "Events ", counter, " ", ended), h("div", { class: "filters" }, filter), logBox,
+    h("h2", {}, "Events ", counter, " ", trimmed, " ", ended), h("div", { class: "filters" }, filter), logBox,
     h("details", {}, h("summary", {}, "Run config and tags"), h("pre", {}, JSON.stringify(run.run_config, null, 2)), tagList(run.tags)));
 
   const buttons = () => {
@@ -183,6 +185,11 @@ export async function runPage(main, { run_id }, live) {
     const needle = filter.value.trim().toLowerCase();
     if (needle && !text.includes(needle)) row.hidden = true;
     logBody.append(row);
+    // A run may have a hundred thousand events: the page keeps the latest ones.
+    if (logBody.children.length > MAX_ROWS) {
+      logBody.firstElementChild.remove();
+      trimmed.textContent = `· showing the last ${MAX_ROWS}`;
+    }
     if (atBottom) logBox.scrollTop = logBox.scrollHeight;
     draw();
   };
