@@ -22,6 +22,8 @@ COMMAND_MODULES: dict[str, str] = {
     "workspace": "runtime.cli.workspace_cmd",
     "job": "runtime.cli.job_cmd",
     "run": "runtime.cli.run_cmd",
+    "instance": "runtime.cli.instance_cmd",
+    "webserver": "runtime.cli.webserver_cmd",
 }
 
 

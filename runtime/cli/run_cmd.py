@@ -1,4 +1,4 @@
-"""`runtime run list | show | logs`: the runs stored in the instance (RUNTIME_HOME)."""
+"""`runtime run list | show | logs | cancel`: the runs stored in the instance (RUNTIME_HOME)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     show_parser.add_argument("run_id")
     show_parser.add_argument("--json", action="store_true", help="print JSON")
     show_parser.set_defaults(handler=_show)
+
+    cancel_parser = commands.add_parser(
+        "cancel",
+        help="ask a run to stop, wherever it runs",
+        description="Record a cancel request in the instance; the host driving the run stops "
+        "it within a second and it ends CANCELED.",
+    )
+    cancel_parser.add_argument("run_id")
+    cancel_parser.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait up to this long for the run to end, and print how it ended",
+    )
+    cancel_parser.set_defaults(handler=_cancel)
 
     logs_parser = commands.add_parser("logs", help="the events of a run")
     logs_parser.add_argument("run_id")
@@ -160,5 +176,34 @@ def _logs(args: argparse.Namespace) -> int:
             for event in await instance.storage.get_events(record.run_id):
                 print(describe_event(event))
         return 0
+
+    return _with_instance(body)
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    async def body(instance: Instance) -> int:
+        import anyio
+
+        record = await instance.request_cancel(args.run_id)
+        if record.is_finished:
+            print(f"run {record.run_id} already ended {record.status}; nothing to cancel.")
+            return 0
+        print(f"cancel requested for run {record.run_id} ({record.status})", flush=True)
+        if args.wait <= 0:
+            return 0
+        with anyio.move_on_after(args.wait):
+            while not record.is_finished:
+                await anyio.sleep(0.1)
+                fresh = await instance.storage.get_run(record.run_id)
+                if fresh is not None:
+                    record = fresh
+        if not record.is_finished:
+            print(
+                f"error: run {record.run_id} is still {record.status} after {args.wait:g} s.",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"run {record.run_id} {record.status}")
+        return 0 if record.status == "CANCELED" else 1
 
     return _with_instance(body)

@@ -14,24 +14,44 @@ executor:
 ```
 
 Every section is optional; a missing file means all defaults. Each of
-storage, run_coordinator and run_launcher chooses exactly one option. Relative
-paths are relative to the file's folder (RUNTIME_HOME). Errors name the file,
-line, column and key.
+storage, run_coordinator and run_launcher chooses exactly one option. The
+storage kinds and their options come from the storage registry
+(runtime.instance.storage.registry). Relative paths are relative to the file's
+folder (RUNTIME_HOME). Errors name the file, line, column and key.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
 from runtime.errors import InstanceConfigError
+from runtime.instance.storage.registry import DEFAULT_STORAGE, StorageRegistry
+from runtime.instance.storage.sqlite_kind import DEFAULT_SQLITE_DIR, SqliteStorageConfig
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from runtime.config_file import YamlDocument
+
+__all__ = [
+    "DEFAULT_SQLITE_DIR",
+    "INSTANCE_FILE_NAME",
+    "ExecutorConfig",
+    "InstanceConfig",
+    "NoOptions",
+    "QueuedRunCoordinatorConfig",
+    "RunCoordinatorConfig",
+    "RunLauncherConfig",
+    "SqliteStorageConfig",
+    "StorageConfig",
+    "TagConcurrencyLimit",
+    "default_config",
+    "load_instance_config",
+]
 
 INSTANCE_FILE_NAME = "instance.yaml"
-
-# Where SQLite keeps its database, relative to RUNTIME_HOME, unless base_dir says otherwise.
-DEFAULT_SQLITE_DIR = "history"
 
 
 class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -42,22 +62,20 @@ class NoOptions(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True)
     """An option that takes no settings (`immediate: {}`, `in_process: {}`)."""
 
 
-class SqliteStorageConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """SQLite storage; `base_dir` holds runtime.db (absolute once loaded)."""
+class StorageConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """The chosen storage: its kind's name and that kind's options (a frozen Struct).
 
-    base_dir: Annotated[str, msgspec.Meta(min_length=1)] | None = None
+    Built by `load_instance_config`, which validates `options` against the kind
+    registered in runtime.instance.storage.registry.
+    """
 
-
-class StorageConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Exactly one of `sqlite` and `postgres` is set once loaded."""
-
-    sqlite: SqliteStorageConfig | None = None
-    postgres: dict[str, Any] | None = None
+    kind: str = DEFAULT_STORAGE
+    options: Any = SqliteStorageConfig()
 
     @property
-    def kind(self) -> Literal["sqlite", "postgres"]:
-        """The chosen storage."""
-        return "postgres" if self.postgres is not None else "sqlite"
+    def sqlite(self) -> SqliteStorageConfig | None:
+        """The SQLite options when SQLite is the chosen storage, else None."""
+        return self.options if isinstance(self.options, SqliteStorageConfig) else None
 
 
 class TagConcurrencyLimit(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -87,17 +105,16 @@ class RunCoordinatorConfig(_Section, frozen=True, kw_only=True, forbid_unknown_f
         return "queued" if self.queued is not None else "immediate"
 
 
-class RunLauncherConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Exactly one of `in_process` (the location's process) and `run_worker` (a fresh
-    subprocess per run) is set once loaded."""
+class RunLauncherConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """The chosen run launcher: its registered name and its options.
 
-    in_process: NoOptions | None = None
-    run_worker: NoOptions | None = None
+    `in_process` (the location's own code server) and `run_worker` (a fresh
+    code server per run) are built in; the names are checked against the
+    launcher registry (runtime.runs.launcher) when the first run launches.
+    """
 
-    @property
-    def kind(self) -> Literal["in_process", "run_worker"]:
-        """The chosen launch mode."""
-        return "run_worker" if self.run_worker is not None else "in_process"
+    kind: str = "in_process"
+    options: dict[str, Any] = {}
 
 
 class ExecutorConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -112,41 +129,50 @@ class ExecutorConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=
 class InstanceConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole of instance.yaml, with every choice made and defaults filled in."""
 
-    storage: StorageConfig = StorageConfig(sqlite=SqliteStorageConfig())
+    storage: StorageConfig = StorageConfig()
     run_coordinator: RunCoordinatorConfig = RunCoordinatorConfig(immediate=NoOptions())
-    run_launcher: RunLauncherConfig = RunLauncherConfig(in_process=NoOptions())
+    run_launcher: RunLauncherConfig = RunLauncherConfig()
     executor: ExecutorConfig = ExecutorConfig()
 
 
-def default_config(home: Path) -> InstanceConfig:
-    """The configuration of an instance without instance.yaml."""
-    return InstanceConfig(
-        storage=StorageConfig(sqlite=SqliteStorageConfig(base_dir=str(home / DEFAULT_SQLITE_DIR)))
-    )
+class _InstanceFile(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """instance.yaml as written; `storage` is validated against the chosen kind's options."""
+
+    storage: dict[str, Any] | None = None
+    run_coordinator: RunCoordinatorConfig = RunCoordinatorConfig(immediate=NoOptions())
+    run_launcher: dict[str, dict[str, Any] | None] | None = None
+    executor: ExecutorConfig = ExecutorConfig()
 
 
-def load_instance_config(home: Path) -> InstanceConfig:
+def default_config() -> InstanceConfig:
+    """The configuration of an instance without instance.yaml (SQLite under RUNTIME_HOME/history)."""
+    return InstanceConfig()
+
+
+def load_instance_config(home: Path, *, registry: StorageRegistry | None = None) -> InstanceConfig:
     """Read `home/instance.yaml` (all defaults when it does not exist).
 
-    Raises InstanceConfigError naming the file, line, column and key of what is
-    wrong, including a choice of PostgreSQL storage, which is not available yet.
+    The storage section is validated against the kind it names in `registry`
+    (default: the built-in kinds). Raises InstanceConfigError naming the file,
+    line, column and key of what is wrong: an unknown storage (with the known
+    ones), a planned one that is not available yet (PostgreSQL), a bad option.
     """
     from runtime.config_file import read_yaml_document
 
     path = home / INSTANCE_FILE_NAME
-    if not path.exists():
-        return default_config(home)
+    if not path.is_file():
+        return default_config()
     document = read_yaml_document(path, error=InstanceConfigError)
     if document.data is None:
-        return default_config(home)
-    config = document.convert(InstanceConfig, error=InstanceConfigError)
+        return default_config()
+    file = document.convert(_InstanceFile, error=InstanceConfigError)
     raw: dict[str, Any] = document.data
 
-    def choice(section: str, options: tuple[str, ...]) -> str | None:
+    def choice(section: str, options: list[str] | tuple[str, ...]) -> str | None:
         value = raw.get(section)
         if value is None:
             return None
-        chosen = [key for key in options if key in value]
+        chosen: list[str] = [key for key in value if key in options]
         if len(chosen) != 1:
             listed = " or ".join(f"`{option}`" for option in options)
             problem = "chooses none" if not chosen else "chooses more than one"
@@ -158,33 +184,59 @@ def load_instance_config(home: Path) -> InstanceConfig:
             )
         return chosen[0]
 
-    storage = choice("storage", ("sqlite", "postgres"))
-    if storage == "postgres":
-        raise document.error(
-            InstanceConfigError,
-            ("storage", "postgres"),
-            "PostgreSQL storage (`$.storage.postgres`) is not available yet; "
-            "use `sqlite` (the default) for now.",
-            key=True,
-        )
-    base_dir = Path(
-        config.storage.sqlite.base_dir
-        if config.storage.sqlite is not None and config.storage.sqlite.base_dir is not None
-        else DEFAULT_SQLITE_DIR
-    )
+    registry = registry or StorageRegistry()
+    # The other sections' Structs refused unknown keys already; the storage
+    # section's keys are checked against the registry.
+    for key in raw.get("storage") or {}:
+        if key not in registry.all_names:
+            raise document.error(
+                InstanceConfigError,
+                ("storage", key),
+                f"`$.storage` names an unknown storage: {registry.explain_unknown(str(key))}",
+                key=True,
+            )
+    storage = StorageConfig()
+    storage_name = choice("storage", registry.all_names)
+    if storage_name is not None:
+        storage = _storage_config(document, registry, storage_name)
     coordinator = choice("run_coordinator", ("immediate", "queued"))
-    launcher = choice("run_launcher", ("in_process", "run_worker"))
-    return msgspec.structs.replace(
-        config,
-        storage=StorageConfig(
-            sqlite=SqliteStorageConfig(base_dir=str((home / base_dir.expanduser()).resolve()))
-        ),
+    launcher = RunLauncherConfig()
+    if file.run_launcher is not None:
+        names = list(file.run_launcher)
+        if len(names) != 1:
+            problem = "chooses none" if not names else f"chooses more than one ({', '.join(names)})"
+            raise document.error(
+                InstanceConfigError,
+                ("run_launcher",),
+                f"`$.run_launcher` {problem} of the run launchers (`in_process`, `run_worker`, "
+                "or one a module registers); it must name exactly one.",
+                key=True,
+            )
+        launcher = RunLauncherConfig(kind=names[0], options=dict(file.run_launcher[names[0]] or {}))
+    return InstanceConfig(
+        storage=storage,
         run_coordinator=RunCoordinatorConfig(
-            queued=config.run_coordinator.queued or QueuedRunCoordinatorConfig()
+            queued=file.run_coordinator.queued or QueuedRunCoordinatorConfig()
         )
         if coordinator == "queued"
         else RunCoordinatorConfig(immediate=NoOptions()),
-        run_launcher=RunLauncherConfig(run_worker=NoOptions())
-        if launcher == "run_worker"
-        else RunLauncherConfig(in_process=NoOptions()),
+        run_launcher=launcher,
+        executor=file.executor,
     )
+
+
+def _storage_config(document: YamlDocument, registry: StorageRegistry, name: str) -> StorageConfig:
+    """Validate `storage: {name: options}` against the registered kind `name`."""
+    at = ("storage", name)
+    kind = registry.get(name)
+    if kind is None:  # known by name only: planned, not written yet
+        problem = (
+            f"{registry.planned_title(name)} (`$.storage.{name}`) is not available yet; "
+            f"use `{DEFAULT_STORAGE}` (the default) for now."
+        )
+        raise document.error(InstanceConfigError, at, problem, key=True)
+    if document.data["storage"][name] is None:  # `sqlite:` with nothing under it
+        options = kind.config_type()
+    else:
+        options = document.convert(kind.config_type, error=InstanceConfigError, at=at)
+    return StorageConfig(kind=name, options=options)

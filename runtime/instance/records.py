@@ -1,7 +1,10 @@
-"""What the instance stores about a run: its status, its record, filters over runs, stored events.
+"""What the instance stores about a run: its status, its record, filters over runs,
+stored events, cancel requests.
 
 Records are frozen msgspec Structs so they can cross threads and processes as
-they are; storages build them, callers never mutate them.
+they are; storages build them, callers never mutate them. The records of what
+the daemon keeps (leases, schedule and sensor state, ticks, heartbeats) live in
+`runtime.instance.daemon_records`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from runtime.protocol.run_status import FINISHED_STATUSES, IN_FLIGHT_STATUSES, R
 __all__ = [
     "FINISHED_STATUSES",
     "IN_FLIGHT_STATUSES",
+    "CancelRequest",
+    "RunChanges",
     "RunFilter",
     "RunHost",
     "RunRecord",
@@ -96,9 +101,17 @@ class RunHost(msgspec.Struct, frozen=True, kw_only=True):
     # Process start time in clock ticks since boot (/proc/<pid>/stat field 22).
     process_start: int | None = None
 
+    def describe(self) -> str:
+        """`hostname (pid N)`, for messages and for who asked for something."""
+        return f"{self.hostname} (pid {self.pid})"
+
 
 class RunRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """One run as stored: what it runs, where, with what, and how it went. Times are Unix seconds."""
+    """One run as stored: what it runs, where, with what, and how it went. Times are Unix seconds.
+
+    `queued_at` is set on runs created for the run queue: such a run waits in
+    NOT_STARTED until `Instance.dequeue_runs` gives it a slot.
+    """
 
     run_id: str
     job_name: str
@@ -115,11 +128,28 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: float
     failure_reason: str | None = None
     host: RunHost | None = None
+    queued_at: float | None = None
 
     @property
     def is_finished(self) -> bool:
         """True once the run reached SUCCESS, FAILURE or CANCELED."""
         return self.status.is_finished
+
+    @property
+    def is_queued(self) -> bool:
+        """True while the run waits in the run queue (NOT_STARTED, created queued)."""
+        return self.status is RunStatus.NOT_STARTED and self.queued_at is not None
+
+
+class RunChanges(msgspec.Struct, frozen=True, kw_only=True):
+    """What `RunStorage.update_run` changes on a run: every field that is not None."""
+
+    status: RunStatus | None = None
+    updated_at: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    failure_reason: str | None = None
+    host: RunHost | None = None
 
 
 class RunFilter(msgspec.Struct, frozen=True, kw_only=True):
@@ -133,6 +163,17 @@ class RunFilter(msgspec.Struct, frozen=True, kw_only=True):
     # Bounds on created_at: created_after < created_at < created_before.
     created_after: float | None = None
     created_before: float | None = None
+    # True: only runs created queued (queued_at set); False: only runs created without the queue.
+    queued: bool | None = None
+
+
+class CancelRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Someone asked for a run to stop: the host driving it acts on it, wherever it runs."""
+
+    run_id: str
+    requested_at: float
+    # Who asked, for messages: a host description or a user name.
+    requested_by: str
 
 
 class StoredEvent(msgspec.Struct, frozen=True, kw_only=True):

@@ -9,7 +9,10 @@ RunHandle at once.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
+
+import anyio
 
 from runtime.errors import (
     CodeLocationError,
@@ -19,7 +22,6 @@ from runtime.errors import (
     UnknownJobError,
 )
 from runtime.protocol.messages import ExecuteRunRequest, ValidateRunRequest
-from runtime.runs.coordinator import RunCoordinator
 from runtime.runs.driver import RunDriver
 from runtime.runs.handle import RunHandle
 from runtime.runs.launcher import build_launcher
@@ -32,7 +34,14 @@ if TYPE_CHECKING:
     from runtime.instance.instance import Instance
     from runtime.process.options import CodeServerOptions
     from runtime.runs.launcher import RunLauncher
+    from runtime.runs.queue import RunQueue
     from runtime.workspace.location import CodeLocation
+
+logger = logging.getLogger("runtime.runs")
+
+# How often the host looks for cancel requests made by other processes (`runtime
+# run cancel`, another host's RunHandle.cancel) for the runs it drives.
+CANCEL_POLL_INTERVAL = 0.25
 
 PARENT_RUN_TAG = "runtime/parent_run_id"
 ROOT_RUN_TAG = "runtime/root_run_id"
@@ -112,7 +121,12 @@ class RunController:
         self._options = options
         self._launchers: dict[str, RunLauncher] = {}
         self._drivers: dict[str, RunDriver] = {}
-        self._coordinator = RunCoordinator(instance.config.run_coordinator)
+        self._queue: RunQueue | None = None
+        if instance.config.run_coordinator.queued is not None:
+            from runtime.runs.queue import RunQueue
+
+            self._queue = RunQueue(instance, task_group)
+        self._watching_cancels = False
 
     def _launcher(self, name: str) -> RunLauncher:
         launcher = self._launchers.get(name)
@@ -134,7 +148,16 @@ class RunController:
     ) -> RunHandle:
         """Check, store and start one run; see Workspace.launch_run."""
         target = resolve_location(self._locations, job, location)
-        run_launcher = self._launcher(launcher or self._instance.config.run_launcher.kind)
+        if launcher is None:
+            configured = self._instance.config.run_launcher.kind
+            try:
+                run_launcher = self._launcher(configured)
+            except CodeLocationError as exc:
+                raise CodeLocationError(
+                    f"{self._instance.home / 'instance.yaml'}: `$.run_launcher.{configured}`: {exc}"
+                ) from None
+        else:
+            run_launcher = self._launcher(launcher)
         run_launcher.check(target)
         config = dict(run_config or {})
         await self._validate(target, job, config, step_selection)
@@ -158,6 +181,7 @@ class RunController:
             step_selection=step_selection,
             parent_run_id=parent_run_id,
             root_run_id=root_run_id,
+            queued=self._queue is not None,
         )
         executor = self._instance.config.executor
         request = ExecuteRunRequest(
@@ -173,16 +197,14 @@ class RunController:
             max_concurrent=executor.max_concurrent,
             pool_limits=dict(executor.pools),
         )
-        slot = (
-            (lambda: self._coordinator.slot(run_tags))
-            if self._coordinator.kind == "queued"
-            else None
-        )
         driver = RunDriver(
-            self._instance, record, request, lambda: run_launcher.connect(target), slot
+            self._instance, record, request, lambda: run_launcher.connect(target), self._queue
         )
         self._drivers[record.run_id] = driver
         self._task_group.start_soon(self._drive, driver)
+        if not self._watching_cancels:
+            self._watching_cancels = True
+            self._task_group.start_soon(self._watch_cancel_requests, name="run cancel requests")
         return RunHandle(self._instance, record, driver=driver)
 
     def handle(self, run_id: str) -> RunHandle | None:
@@ -198,6 +220,25 @@ class RunController:
         finally:
             # Finished runs are read from storage from now on.
             self._drivers.pop(driver.run_id, None)
+            if self._queue is not None:
+                self._queue.poke()  # its slot is free
+
+    async def _watch_cancel_requests(self) -> None:
+        """Act on cancel requests other processes record for the runs driven here."""
+        try:
+            while self._drivers:
+                await anyio.sleep(CANCEL_POLL_INTERVAL)
+                try:
+                    requested = await self._instance.cancel_requests(list(self._drivers))
+                except Exception:
+                    logger.exception("could not read cancel requests; retrying")
+                    continue
+                for run_id in requested:
+                    driver = self._drivers.get(run_id)
+                    if driver is not None:
+                        await driver.cancel()
+        finally:
+            self._watching_cancels = False
 
     async def _validate(
         self,

@@ -21,13 +21,14 @@ from runtime.protocol.run_log import NO_PAYLOAD, RunLog
 from runtime.protocol.run_status import END_EVENT_STATUS, RunStatus
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Callable, Collection
     from contextlib import AbstractAsyncContextManager
 
     from runtime.instance.instance import Instance
     from runtime.instance.records import RunRecord
     from runtime.protocol.messages import AnyPayload, EventType, ExecuteRunRequest, RunEvent
     from runtime.runs.launcher import ServerConnection
+    from runtime.runs.queue import RunQueue
 
 logger = logging.getLogger("runtime.runs")
 
@@ -45,7 +46,7 @@ class RunDriver:
         record: RunRecord,
         request: ExecuteRunRequest,
         connect: Callable[[], AbstractAsyncContextManager[ServerConnection]],
-        slot: Callable[[], AbstractAsyncContextManager[None]] | None = None,
+        queue: RunQueue | None = None,
     ) -> None:
         self._instance = instance
         self._record = record
@@ -59,8 +60,8 @@ class RunDriver:
         self._cancel_requested = anyio.Event()
         self._streaming = anyio.Event()
         self._connection: ServerConnection | None = None
-        self._slot = slot
-        # Set while the run waits for a slot from a queued run coordinator.
+        self._queue = queue
+        # Set while the run waits for its turn in the run queue.
         self._queue_scope: anyio.CancelScope | None = None
 
     # --- public -------------------------------------------------------------
@@ -84,10 +85,10 @@ class RunDriver:
     async def run(self) -> None:
         """The task body: never raises for the run's own failures; they become events."""
         try:
-            if self._slot is None:
+            if self._queue is None:
                 await self._run()
             else:
-                await self._run_when_slot_free(self._slot)
+                await self._run_when_dequeued(self._queue)
         except anyio.get_cancelled_exc_class() as exc:
             with anyio.CancelScope(shield=True):
                 await self._fail_unfinished(exc)
@@ -103,24 +104,40 @@ class RunDriver:
 
     # --- the run ------------------------------------------------------------
 
-    async def _run_when_slot_free(
-        self, slot: Callable[[], AbstractAsyncContextManager[None]]
-    ) -> None:
-        async with AsyncExitStack() as stack:
-            with anyio.CancelScope() as waiting:
-                self._queue_scope = waiting
-                if self._cancel_requested.is_set():
-                    # Cancelled between launch and this task's first step.
-                    waiting.cancel()
-                await stack.enter_async_context(slot())
-            self._queue_scope = None
-            if waiting.cancelled_caught or self._cancel_requested.is_set():
-                # Cancelled while queued: it never started.
-                self._emit("RUN_CANCELED")
-                await self._instance.event_writer.flush(self.run_id)
-                await self._set_status(RunStatus.CANCELED)
+    async def _run_when_dequeued(self, queue: RunQueue) -> None:
+        with anyio.CancelScope() as waiting:
+            self._queue_scope = waiting
+            if self._cancel_requested.is_set():
+                # Cancelled between launch and this task's first step.
+                waiting.cancel()
+            record = await queue.wait_turn(self.run_id)
+        self._queue_scope = None
+        if waiting.cancelled_caught:
+            if await self._end_canceled_while_queued():
                 return
-            await self._run()
+        else:
+            self._record, self.status = record, record.status
+            if record.status.is_finished:
+                return  # ended while queued (its creator was thought dead): nothing to drive
+        await self._run()
+
+    async def _end_canceled_while_queued(self) -> bool:
+        """End a run cancelled before its turn came; False if the queue started it meanwhile."""
+        from runtime.instance.records import RunStatusTransitionError
+
+        try:
+            # Out of the queue first, so no process dequeues it while it ends.
+            await self._set_status(RunStatus.CANCELING, expected_from={RunStatus.NOT_STARTED})
+        except RunStatusTransitionError:
+            # It was dequeued at the same moment: it ends CANCELED before it starts.
+            record = await self._instance.storage.get_run(self.run_id)
+            if record is not None:
+                self._record, self.status = record, record.status
+            return record is not None and record.status.is_finished
+        self._emit("RUN_CANCELED")
+        await self._instance.event_writer.flush(self.run_id)
+        await self._set_status(RunStatus.CANCELED)
+        return True
 
     async def _run(self) -> None:
         self._emit("RUN_STARTING")
@@ -263,9 +280,15 @@ class RunDriver:
     ) -> RunEvent:
         return self._log.emit(event_type, step_key, payload)
 
-    async def _set_status(self, status: RunStatus, *, failure_reason: str | None = None) -> None:
-        record = await self._instance.storage.update_run_status(
-            self.run_id, status, failure_reason=failure_reason
+    async def _set_status(
+        self,
+        status: RunStatus,
+        *,
+        failure_reason: str | None = None,
+        expected_from: Collection[RunStatus] | None = None,
+    ) -> None:
+        record = await self._instance.update_run_status(
+            self.run_id, status, failure_reason=failure_reason, expected_from=expected_from
         )
         self._record = record
         self.status = record.status

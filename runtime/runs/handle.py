@@ -72,7 +72,6 @@ class RunHandle:
     async def events(self, *, after_sequence: int = 0) -> AsyncIterator[RunEvent]:
         """Every event of the run after `after_sequence`, in order, ending after the final one."""
         storage = self._instance.storage
-        writer = self._instance.event_writer
         last = after_sequence
         while True:
             batch = await storage.get_events(self.run_id, after_sequence=last, limit=_PAGE)
@@ -85,8 +84,7 @@ class RunHandle:
                 continue
             if await self._finished_without_end_event(last):
                 return
-            with anyio.move_on_after(_POLL_SECONDS):
-                await writer.wait_for_new_events(self.run_id, last)
+            await self._instance.wait_for_new_events(self.run_id, last, _POLL_SECONDS)
 
     async def _finished_without_end_event(self, last: int) -> bool:
         # A run whose host died before storing its end event is still finished
@@ -115,13 +113,13 @@ class RunHandle:
 
     async def cancel(self) -> None:
         """Ask the run to stop. Returns at once; `wait()` tells when it ended (CANCELED,
-        or SUCCESS/FAILURE if it finished first). Cancelling a finished run does nothing."""
+        or SUCCESS/FAILURE if it finished first). Cancelling a finished run does nothing.
+
+        A run driven by another process (another host, a run launched elsewhere on
+        this instance) gets a cancel request in the instance, which its host acts on
+        within a second. Raises RunNotFoundError if the run is not stored.
+        """
         if self._driver is not None:
             await self._driver.cancel()
             return
-        record = await self.refresh()
-        if record.is_finished:
-            return
-        raise RunNotFoundError(
-            f"Run {self.run_id} is not running in this workspace; cancel it from the host that launched it."
-        )
+        self._record = await self._instance.request_cancel(self.run_id)

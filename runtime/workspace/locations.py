@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import anyio
+from anyio.abc import AsyncResource
 
 from runtime.errors import CodeLocationError, WorkspaceConfigError
 from runtime.workspace.location import CodeLocation
@@ -20,7 +21,6 @@ from runtime.workspace.state import StatusChange
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
-    from types import TracebackType
 
     from anyio.abc import TaskStatus
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from runtime.workspace.spec import LocationSpec
 
 
-class StatusWatcher:
+class StatusWatcher(AsyncResource):
     """An async iterator of the workspace's StatusChanges, from its creation on.
 
     Ends when the workspace closes; `aclose()` (or `async with`) stops it early.
@@ -57,17 +57,6 @@ class StatusWatcher:
         """Stop watching; safe to call twice."""
         self._on_close()
         self._receive.close()
-
-    async def __aenter__(self) -> StatusWatcher:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 class Locations:

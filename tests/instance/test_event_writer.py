@@ -12,6 +12,7 @@ import pytest
 from runtime.errors import StorageError
 from runtime.instance.storage.event_writer import EventWriter
 from runtime.instance.storage.sqlite import SqliteRunStorage
+from runtime.protocol.run_log import RunLog
 from tests.instance.storage_helpers import make_event
 
 if TYPE_CHECKING:
@@ -72,16 +73,44 @@ async def test_flushed_events_survive_close_and_reopen(tmp_path: Path) -> None:
 
 async def test_a_bad_run_does_not_lose_other_runs_events(tmp_path: Path) -> None:
     async with SqliteRunStorage(tmp_path) as storage, EventWriter(storage) as writer:
+        await storage.store_events([make_event("bad", 1)])
         writer.append(make_event("good", 1))
-        writer.append(make_event("bad", 2))  # a gap: "bad" has no event 1
+        writer.append(make_event("bad", 1))  # stored already: a second writer of run "bad"
         writer.append(make_event("good", 2))
         with pytest.raises(StorageError, match="run bad"):
             await writer.flush()
-        with pytest.raises(StorageError, match="next sequence is 1"):
+        with pytest.raises(StorageError, match="sequence 1, which is already stored"):
             await writer.flush("bad")
         await writer.flush("good")
         assert [event.sequence for event in await storage.get_events("good")] == [1, 2]
-        assert await storage.get_events("bad") == []
+        assert len(await storage.get_events("bad")) == 1
+
+
+async def test_put_makes_the_writer_a_run_log_sink_from_the_loop_and_threads(
+    tmp_path: Path,
+) -> None:
+    async with SqliteRunStorage(tmp_path) as storage, EventWriter(storage) as writer:
+        log = RunLog("r1", writer, next_sequence=1)
+        log.emit("RUN_START")
+
+        def from_a_thread() -> None:
+            for index in range(100):
+                log.emit("LOG", step_key=f"s{index}")
+
+        async with anyio.create_task_group() as group:
+            # The loop emits too while the thread does: one log, two threads, one order.
+            group.start_soon(anyio.to_thread.run_sync, from_a_thread)
+            for _ in range(20):
+                log.emit("ENGINE_EVENT")
+                await anyio.lowlevel.checkpoint()
+        log.emit("RUN_SUCCESS")
+        await writer.flush()  # counts what the thread put as soon as it was put
+        stored = await storage.get_events_after(0, limit=1000)
+        # Stored in sequence order: the buffer took them in the order the log numbered them.
+        assert [e.event.sequence for e in stored] == list(range(1, 123))
+        events = await storage.get_events("r1")
+        logs = [event.step_key for event in events if event.event_type == "LOG"]
+        assert logs == [f"s{index}" for index in range(100)]
 
 
 async def test_append_after_close_raises(tmp_path: Path) -> None:
@@ -91,6 +120,8 @@ async def test_append_after_close_raises(tmp_path: Path) -> None:
         await writer.aclose()  # twice is harmless
         with pytest.raises(StorageError, match="closed"):
             writer.append(make_event("r1", 1))
+        with pytest.raises(StorageError, match="closed"):
+            writer.put(make_event("r1", 1))
 
 
 async def test_wait_for_new_events_wakes_followers(tmp_path: Path) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import stat
+import subprocess
+import sys
 import textwrap
 from typing import TYPE_CHECKING
 
@@ -40,15 +44,70 @@ async def test_ephemeral_takes_a_config() -> None:
         assert instance.config is config
 
 
-async def test_home_from_the_environment_is_created(
+async def test_home_from_the_environment_is_created_private_when_opened(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    home = tmp_path / "custom-home"
+    home = tmp_path / "parent" / "custom-home"
     monkeypatch.setenv("RUNTIME_HOME", str(home))
-    async with Instance.from_home() as instance:
-        assert instance.home == home
-        assert (home / "history" / DATABASE_FILE_NAME).is_file()
+    instance = Instance.from_home()
+    assert instance.home == home
+    assert instance.config.storage.kind == "sqlite"
+    assert not (tmp_path / "parent").exists()  # reading an instance creates nothing
+    async with instance:
+        assert stat.S_IMODE(home.stat().st_mode) == 0o700
+        database = home / "history" / DATABASE_FILE_NAME
+        assert database.is_file() and stat.S_IMODE(database.stat().st_mode) == 0o600
     assert home.is_dir()  # a real home stays
+
+
+async def test_a_home_that_is_a_file_is_a_one_line_error(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.write_text("not a directory")
+    with pytest.raises(InstanceConfigError) as caught:
+        Instance.from_home(home)
+    assert str(caught.value) == (
+        f"RUNTIME_HOME {home} is a file, not a directory; remove it or set RUNTIME_HOME "
+        "to a directory."
+    )
+    with pytest.raises(InstanceConfigError, match=rf"RUNTIME_HOME {home / 'below'} cannot be"):
+        Instance.from_home(home / "below")
+
+
+async def test_a_world_writable_home_is_refused(tmp_path: Path) -> None:
+    home = tmp_path / "shared"
+    home.mkdir()
+    home.chmod(0o777)
+    with pytest.raises(InstanceConfigError, match=r"is writable by every user \(mode 777\)"):
+        Instance.from_home(home)
+    home.chmod(0o755)  # readable by others is the user's choice
+    async with Instance.from_home(home) as instance:
+        assert await instance.storage.count_runs() == 0
+
+
+async def test_a_home_made_world_writable_before_open_is_refused_on_open(tmp_path: Path) -> None:
+    instance = Instance.from_home(tmp_path / "later")
+    (tmp_path / "later").mkdir()
+    (tmp_path / "later").chmod(0o777)
+    with pytest.raises(InstanceConfigError, match="writable by every user"):
+        await instance.open()
+    assert not instance.is_open
+
+
+async def test_the_cli_reports_a_file_home_in_one_line(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.write_text("")
+    result = subprocess.run(
+        [sys.executable, "-m", "runtime", "run", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "RUNTIME_HOME": str(home)},
+    )
+    assert result.returncode == 1
+    assert (
+        result.stderr
+        == f"error: RUNTIME_HOME {home} is a file, not a directory; remove it or set RUNTIME_HOME to a directory.\n"
+    )
 
 
 async def test_default_home_is_dot_runtime_under_cwd(
@@ -61,6 +120,7 @@ async def test_default_home_is_dot_runtime_under_cwd(
 
 
 async def test_instance_yaml_chooses_the_storage_dir(tmp_path: Path) -> None:
+    # base_dir is relative to RUNTIME_HOME.
     (tmp_path / "instance.yaml").write_text(
         textwrap.dedent(
             """
@@ -80,6 +140,9 @@ async def test_instance_yaml_chooses_the_storage_dir(tmp_path: Path) -> None:
 async def test_a_bad_instance_yaml_fails_at_once(tmp_path: Path) -> None:
     (tmp_path / "instance.yaml").write_text("storage:\n  postgres: {url: x}\n")
     with pytest.raises(InstanceConfigError, match=r"instance.yaml, line 2, .*not available yet"):
+        Instance.from_home(tmp_path)
+    (tmp_path / "instance.yaml").write_text("storage:\n  sqlite: {base_dir: 3}\n")
+    with pytest.raises(InstanceConfigError, match=r"line 2, .*\$\.storage\.sqlite\.base_dir"):
         Instance.from_home(tmp_path)
 
 
@@ -130,3 +193,16 @@ async def test_an_exception_inside_the_block_reaches_the_caller_unwrapped(tmp_pa
     assert type(framework.value) is RuntimeFrameworkError
     async with Instance.from_home(tmp_path) as instance:
         assert await instance.storage.last_sequence("r2") == 2
+
+
+def test_reading_a_workspace_s_instance_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runtime.host.workspace import Workspace
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("RUNTIME_HOME", str(home))
+    workspace = Workspace.from_specs([])
+    assert workspace.instance.home == home
+    assert not workspace.instance.is_open
+    assert not home.exists()

@@ -11,9 +11,11 @@ from runtime.errors import InstanceConfigError
 from runtime.instance.config import (
     INSTANCE_FILE_NAME,
     QueuedRunCoordinatorConfig,
+    SqliteStorageConfig,
     TagConcurrencyLimit,
     load_instance_config,
 )
+from runtime.instance.storage.sqlite_kind import database_dir
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -28,8 +30,8 @@ def _write(home: Path, text: str) -> Path:
 def test_no_file_means_defaults(tmp_path: Path) -> None:
     config = load_instance_config(tmp_path)
     assert config.storage.kind == "sqlite"
-    assert config.storage.sqlite is not None
-    assert config.storage.sqlite.base_dir == str(tmp_path / "history")
+    assert config.storage.sqlite == SqliteStorageConfig()
+    assert database_dir(tmp_path, config.storage.sqlite) == tmp_path / "history"
     assert config.run_coordinator.kind == "immediate"
     assert config.run_launcher.kind == "in_process"
     assert config.executor.kind == "in_process"
@@ -63,8 +65,8 @@ def test_every_section(tmp_path: Path) -> None:
         """,
     )
     config = load_instance_config(tmp_path)
-    assert config.storage.sqlite is not None
-    assert config.storage.sqlite.base_dir == str((tmp_path / "data" / "db").resolve())
+    assert config.storage.sqlite == SqliteStorageConfig(base_dir="data/db")
+    assert database_dir(tmp_path, config.storage.sqlite) == tmp_path / "data" / "db"
     assert config.run_coordinator.queued == QueuedRunCoordinatorConfig(
         max_concurrent_runs=3,
         tag_concurrency_limits=[
@@ -102,6 +104,42 @@ def test_postgres_is_not_available_yet(tmp_path: Path) -> None:
     assert "not available yet" in message and "$.storage.postgres" in message
 
 
+def test_an_unknown_storage_names_the_line_and_suggests(tmp_path: Path) -> None:
+    path = _write(tmp_path, "executor: {}\nstorage:\n  sqlte: {}\n")
+    with pytest.raises(InstanceConfigError) as caught:
+        load_instance_config(tmp_path)
+    assert str(caught.value) == (
+        f"{path}, line 3, column 3: `$.storage` names an unknown storage: there is no storage "
+        "`sqlte`; did you mean `sqlite`? the known storages are `sqlite`."
+    )
+
+
+def test_storage_options_are_validated_against_the_kind(tmp_path: Path) -> None:
+    path = _write(tmp_path, "storage:\n  sqlite:\n    base_directory: x\n")
+    with pytest.raises(InstanceConfigError) as caught:
+        load_instance_config(tmp_path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}, line 3,")
+    assert "`$.storage.sqlite`" in message and "did you mean `base_dir`?" in message
+    _write(tmp_path, "storage:\n  sqlite:\n    base_dir: 3\n")
+    with pytest.raises(InstanceConfigError, match=r"line 3, .*\$\.storage\.sqlite\.base_dir"):
+        load_instance_config(tmp_path)
+    _write(tmp_path, "storage:\n  sqlite:\n")
+    assert load_instance_config(tmp_path).storage.sqlite == SqliteStorageConfig()
+
+
+def test_storage_that_is_not_a_mapping(tmp_path: Path) -> None:
+    _write(tmp_path, "storage: [sqlite]\n")
+    with pytest.raises(InstanceConfigError, match=r"line 1, .*`\$\.storage`: expected a mapping"):
+        load_instance_config(tmp_path)
+    _write(tmp_path, "storage: {}\n")
+    with pytest.raises(InstanceConfigError, match="chooses none of `sqlite` or `postgres`"):
+        load_instance_config(tmp_path)
+    _write(tmp_path, "storage: {sqlite: {}, postgres: {}}\n")
+    with pytest.raises(InstanceConfigError, match="`\\$.storage` chooses more than one"):
+        load_instance_config(tmp_path)
+
+
 def test_two_choices_is_an_error_naming_the_section(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
@@ -120,7 +158,9 @@ def test_two_choices_is_an_error_naming_the_section(tmp_path: Path) -> None:
 
 def test_no_choice_is_an_error(tmp_path: Path) -> None:
     _write(tmp_path, "run_launcher: {}\n")
-    with pytest.raises(InstanceConfigError, match="chooses none of `in_process` or `run_worker`"):
+    with pytest.raises(
+        InstanceConfigError, match=r"`\$\.run_launcher` chooses none of the run launchers"
+    ):
         load_instance_config(tmp_path)
 
 

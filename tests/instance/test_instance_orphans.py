@@ -15,8 +15,7 @@ import pytest
 
 from runtime.instance.host import current_host, dead_host_reason, host_is_alive
 from runtime.instance.instance import Instance
-from runtime.instance.records import RunHost, RunRecord, RunStatus
-from runtime.instance.storage.sqlite import SqliteRunStorage
+from runtime.instance.records import RunHost, RunStatus
 from runtime.protocol.messages import EnginePayload, RunFailurePayload
 from tests.instance.storage_helpers import make_event, make_run
 
@@ -36,8 +35,8 @@ HOST = textwrap.dedent(
             await instance.event_writer.store(
                 [RunEvent(run_id="queued", sequence=1, timestamp=time.time(), event_type="ENGINE_EVENT")]
             )
-            await instance.storage.update_run_status("doomed", RunStatus.STARTING)
-            await instance.storage.update_run_status("doomed", RunStatus.STARTED)
+            await instance.update_run_status("doomed", RunStatus.STARTING)
+            await instance.update_run_status("doomed", RunStatus.STARTED)
             await instance.event_writer.store(
                 RunEvent(run_id="doomed", sequence=n, timestamp=time.time(), event_type=kind)
                 for n, kind in enumerate(["RUN_STARTING", "RUN_START", "STEP_START"], start=1)
@@ -67,7 +66,7 @@ async def test_runs_of_a_killed_host_are_failed_with_their_events_ended(tmp_path
     async with Instance.from_home(home) as instance:
         assert instance.orphaned_run_ids == ["doomed", "queued"]
         await instance.create_run("etl", run_id="alive")
-        await instance.storage.update_run_status("alive", RunStatus.STARTING)
+        await instance.update_run_status("alive", RunStatus.STARTING)
         await instance.create_run("etl", run_id="alive-queued")
 
         queued = await instance.storage.get_run("queued")
@@ -158,34 +157,61 @@ async def test_in_flight_and_queued_runs_of_a_dead_host_are_failed_finished_ones
     tmp_path: Path,
 ) -> None:
     dead = RunHost(hostname=current_host().hostname, pid=os.getpid(), boot_id="old-boot")
-    async with SqliteRunStorage(tmp_path) as storage:
+    async with Instance.from_home(tmp_path) as instance:
+        storage = instance.storage
         await storage.add_run(make_run("queued", status=RunStatus.NOT_STARTED, host=dead))
         # A queued run stored before runs recorded their creator: nobody to ask, kept.
         await storage.add_run(make_run("hostless", status=RunStatus.NOT_STARTED))
         await storage.add_run(make_run("done", status=RunStatus.SUCCESS, host=dead))
         await storage.add_run(make_run("canceling", status=RunStatus.CANCELING, host=dead))
+        await storage.add_run(make_run("mine", status=RunStatus.STARTED, host=current_host()))
         await storage.store_events([make_event("canceling", 1, "RUN_CANCELING")])
-        seen: list[str] = []
 
-        def reason(run: RunRecord) -> str | None:
-            seen.append(run.run_id)
-            return dead_host_reason(run)
-
-        assert await storage.mark_orphaned_runs_failed(reason) == ["queued", "canceling"]
-        assert seen == ["queued", "canceling"]
+        assert await instance.fail_orphaned_runs() == ["queued", "canceling"]
         statuses = {run.run_id: run.status for run in await storage.get_runs()}
         assert statuses == {
             "queued": RunStatus.FAILURE,
             "hostless": RunStatus.NOT_STARTED,
             "done": RunStatus.SUCCESS,
             "canceling": RunStatus.FAILURE,
+            "mine": RunStatus.STARTED,
         }
-        assert await storage.last_sequence("canceling") == 3
+        canceling = await storage.get_run("canceling")
+        assert canceling is not None and canceling.ended_at is not None
+        assert canceling.failure_reason is not None and "pid" in canceling.failure_reason
+        # The run log continued the stored sequence.
+        assert [(e.sequence, e.event_type) for e in await storage.get_events("canceling")] == [
+            (1, "RUN_CANCELING"),
+            (2, "ENGINE_EVENT"),
+            (3, "RUN_FAILURE"),
+        ]
         queued = await storage.get_events("queued")
         assert [(e.sequence, e.event_type) for e in queued] == [
             (1, "ENGINE_EVENT"),
             (2, "RUN_FAILURE"),
         ]
+        assert await instance.fail_orphaned_runs() == []
+
+
+@pytest.mark.anyio
+async def test_two_instances_sweeping_at_once_fail_each_run_once(tmp_path: Path) -> None:
+    dead = RunHost(hostname=current_host().hostname, pid=os.getpid(), boot_id="old-boot")
+    async with Instance.from_home(tmp_path) as first, Instance.from_home(tmp_path) as second:
+        for index in range(20):
+            await first.storage.add_run(make_run(f"r{index}", status=RunStatus.STARTED, host=dead))
+        swept: list[list[str]] = []
+
+        async def sweep(instance: Instance) -> None:
+            swept.append(await instance.fail_orphaned_runs())
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(sweep, first)
+            group.start_soon(sweep, second)
+        assert sorted(swept[0] + swept[1]) == sorted(f"r{index}" for index in range(20))
+        assert not set(swept[0]) & set(swept[1])
+        for index in range(20):
+            kinds = [e.event_type for e in await second.storage.get_events(f"r{index}")]
+            assert kinds == ["ENGINE_EVENT", "RUN_FAILURE"]
 
 
 @pytest.mark.anyio
@@ -196,5 +222,5 @@ async def test_create_run_records_this_process_until_a_host_starts_it(tmp_path: 
         stored = await instance.storage.get_run("r1")
         assert stored is not None and stored.host == current_host()
         other = RunHost(hostname=current_host().hostname, pid=1, boot_id=current_host().boot_id)
-        started = await instance.storage.update_run_status("r1", RunStatus.STARTING, host=other)
+        started = await instance.update_run_status("r1", RunStatus.STARTING, host=other)
         assert started.host == other

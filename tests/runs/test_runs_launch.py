@@ -213,3 +213,23 @@ async def test_a_jobs_own_tags_are_stored_on_its_runs(tmp_path: Path) -> None:
         assert (await run.wait()).status == "SUCCESS"
         record = await run.refresh()
         assert record.tags == {"team": "data", "kind": "override"}
+
+
+async def test_an_unknown_run_launcher_is_refused_before_anything_is_stored(
+    tmp_path: Path,
+) -> None:
+    from runtime.instance.config import InstanceConfig, RunLauncherConfig
+    from runtime.instance.instance import Instance
+
+    instance = Instance.ephemeral(InstanceConfig(run_launcher=RunLauncherConfig(kind="run_wroker")))
+    async with pipeline_workspace(tmp_path, instance=instance) as ws:
+        with pytest.raises(
+            CodeLocationError, match=r"run_launcher\.run_wroker.*Did you mean 'run_worker'"
+        ):
+            await ws.launch_run(job="diamond")
+        with pytest.raises(
+            CodeLocationError,
+            match="no run launcher named 'nope'; the launchers are: in_process, run_worker",
+        ):
+            await ws.launch_run(job="diamond", launcher="nope")
+        assert await ws.count_runs() == 0

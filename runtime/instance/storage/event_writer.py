@@ -10,6 +10,8 @@ when the load does. `flush` waits until what was appended is durable.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
@@ -66,9 +68,15 @@ class EventWriter:
         self._last_stored: dict[str, int] = {}
         self._ended_runs: OrderedDict[str, int] = OrderedDict()
         self._run_signals: dict[str, anyio.Event] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._thread_lock = threading.Lock()
+        self._appended_by_threads = 0  # events put from other threads; only they write it
         self.batches_written = 0
 
     async def __aenter__(self) -> Self:
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
         try:
@@ -124,8 +132,25 @@ class EventWriter:
         self._wakeup.set()
 
     def put(self, event: RunEvent) -> None:
-        """Queue one event for storage (the EventSink a RunLog writes to); see append."""
-        self.append(event)
+        """Queue one event for storage, from the event loop or any other thread: the
+        writer is a `runtime.protocol.run_log.EventSink`, so a RunLog can number into it.
+
+        Raises StorageError if the writer is closed.
+        """
+        if self._loop is None or threading.get_ident() == self._loop_thread:
+            self.append(event)
+            return
+        if self._closed:
+            self.append(event)  # raises the closed error
+        # Into the buffer at once, under the RunLog's lock, so the buffer keeps the
+        # sequence order; list.append is atomic. Only the wake-up must go through the loop.
+        with self._thread_lock:
+            self._buffer.append(event)
+            self._appended_by_threads += 1
+        self._loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        self._wakeup.set()
 
     def append_many(self, events: Iterable[RunEvent]) -> None:
         """Queue events for storage, in order; raises StorageError if the writer is closed."""
@@ -143,7 +168,7 @@ class EventWriter:
         Raises StorageError if events of `run_id` (of any run, when None) could not
         be stored since the writer opened.
         """
-        target = self._appended
+        target = self._appended + self._appended_by_threads
         while self._done < target:
             if not self._running and not self._closed:
                 raise StorageError(
@@ -184,7 +209,8 @@ class EventWriter:
     async def _drain(self) -> None:
         while self._buffer:
             batch = self._buffer[: self._max_batch]
-            del self._buffer[: self._max_batch]
+            # len(batch), not max_batch: a thread may have put an event in between.
+            del self._buffer[: len(batch)]
             await self._store(batch)
             self._done += len(batch)
             self.batches_written += 1

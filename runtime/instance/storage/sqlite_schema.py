@@ -79,6 +79,65 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX events_by_type ON events (event_type)",
         ),
     ),
+    Migration(
+        2,
+        "add the run queue, cancel requests, leases, schedule and sensor state, ticks, heartbeats",
+        (
+            "ALTER TABLE runs ADD COLUMN queued_at REAL",
+            """
+            CREATE TABLE cancel_requests (
+                run_id TEXT PRIMARY KEY,
+                requested_at REAL NOT NULL,
+                requested_by TEXT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE leases (
+                name TEXT PRIMARY KEY,
+                holder TEXT NOT NULL,
+                acquired_at REAL NOT NULL,
+                expires_at REAL NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE instigators (
+                instigator_id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                location TEXT NOT NULL,
+                status TEXT NOT NULL,
+                cursor TEXT,
+                last_tick_at REAL,
+                data BLOB NOT NULL,
+                updated_at REAL NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE instigator_run_keys (
+                instigator_id TEXT NOT NULL,
+                run_key TEXT NOT NULL,
+                PRIMARY KEY (instigator_id, run_key)
+            )
+            """,
+            """
+            CREATE TABLE ticks (
+                tick_id TEXT PRIMARY KEY,
+                instigator_id TEXT NOT NULL,
+                tick_time REAL NOT NULL,
+                status TEXT NOT NULL,
+                body BLOB NOT NULL
+            )
+            """,
+            "CREATE INDEX ticks_by_instigator_time ON ticks (instigator_id, tick_time)",
+            """
+            CREATE TABLE daemon_heartbeats (
+                daemon_id TEXT PRIMARY KEY,
+                last_heartbeat_at REAL NOT NULL,
+                body BLOB NOT NULL
+            )
+            """,
+        ),
+    ),
 )
 
 

@@ -11,8 +11,10 @@ the connection to one thread, which is what sqlite3 expects.
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 import sqlite3
+import stat
 import threading
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -39,6 +41,35 @@ def _resolve(future: asyncio.Future[Any], result: Any, error: BaseException | No
         future.set_exception(error)
     else:
         future.set_result(result)
+
+
+# SQLite creates the WAL and SHM files with the database file's mode, so a
+# database created 0600 keeps all three private.
+_PRIVATE_FILE = 0o600
+_PRIVATE_DIR = 0o700
+
+
+def create_private_database(path: Path) -> None:
+    """Create the database's folder (0700) and an empty database file (0600) if missing,
+    and take group and other access away from an existing one and its WAL and SHM files.
+
+    Blocking: call it from the storage's thread.
+    """
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=_PRIVATE_DIR)
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, _PRIVATE_FILE)
+    except FileExistsError:
+        pass
+    else:
+        os.close(descriptor)
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+            if file.is_file() and mode & 0o077:
+                file.chmod(mode & ~0o077)
+        except OSError:
+            continue  # absent, or not ours to change: SQLite reports what matters
 
 
 class SqliteThread:
@@ -92,7 +123,7 @@ class SqliteThread:
 
     def _connect(self) -> sqlite3.Connection:
         if not self._query_only:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+            create_private_database(self._path)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves.
         connection = sqlite3.connect(self._path, isolation_level=None, timeout=30.0)
         connection.execute("PRAGMA journal_mode=WAL")
