@@ -1,11 +1,16 @@
 """The subsystems import one way (DESIGN.md, Layering): checked on the source, call-time imports included.
 
 Imports under `if TYPE_CHECKING:` are annotations only and are not counted.
+The import-linter contracts of pyproject.toml cover the whole package; the
+rules below are the stricter ones of the engine side (a loader that needs
+only the definitions, an engine that knows no code server).
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,3 +92,15 @@ def test_the_check_sees_call_time_imports(tmp_path: Path) -> None:
         "    import runtime.server.main\n"
     )
     assert _runtime_imports(ast.parse(source)) == [(5, "execution"), (6, "server")]
+
+
+def test_the_import_contracts_of_pyproject_hold() -> None:
+    lint_imports = Path(sys.executable).parent / "lint-imports"
+    out = subprocess.run(
+        [str(lint_imports), "--no-cache"],
+        cwd=PACKAGE.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]

@@ -21,8 +21,8 @@ import anyio
 
 from runtime.protocol.error_info import describe_error
 from runtime.protocol.load_status import write_load_status
+from runtime.protocol.ready_line import ReadyInfo, format_ready_line
 from runtime.server.location import LocationState
-from runtime.server.ready import ReadyInfo, format_ready_line
 
 if TYPE_CHECKING:
     import ssl

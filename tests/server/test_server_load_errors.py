@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from runtime.protocol.load_status import read_load_status
-from runtime.server.ready import parse_ready_line
+from runtime.protocol.ready_line import parse_ready_line
 from tests.helpers_server import code_server_command, start_code_server
 
 if TYPE_CHECKING:
