@@ -196,9 +196,19 @@ def test_bad_value_names_line_and_path(tmp_path: Path) -> None:
     assert "$.executor.pools" in message
 
 
-def test_bad_executor_kind(tmp_path: Path) -> None:
-    _write(tmp_path, "executor:\n  kind: threads\n")
-    with pytest.raises(InstanceConfigError, match=r"line 2, .*\$\.executor\.kind"):
+def test_executor_options_sit_under_the_kinds_name(tmp_path: Path) -> None:
+    _write(tmp_path, "executor:\n  kind: dask\n  dask:\n    scheduler_address: tcp://h:8786\n")
+    config = load_instance_config(tmp_path)
+    assert config.executor.kind == "dask"
+    assert config.executor.options == {"scheduler_address": "tcp://h:8786"}
+
+
+def test_an_executor_key_of_another_kind_is_an_error(tmp_path: Path) -> None:
+    _write(tmp_path, "executor:\n  kind: dask\n  pool:\n    db: 1\n")
+    with pytest.raises(
+        InstanceConfigError,
+        match=r"line 3, .*`\$\.executor\.pool` is not a setting.*did you mean `pools`",
+    ):
         load_instance_config(tmp_path)
 
 
