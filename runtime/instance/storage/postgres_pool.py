@@ -42,11 +42,17 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def one_line(exc: BaseException) -> str:
-    """libpq's message (often several lines, with hints) as one sentence without the final period."""
-    text = str(exc).strip() or type(exc).__name__
-    text = re.sub(r"^connection failed:\s*", "", text)
-    text = re.sub(r"\s+", " ", text.replace("FATAL:", "").replace("ERROR:", ""))
-    return text.strip().rstrip(".")
+    """libpq's message (often several lines: the failure, then hints) as one sentence, without
+    its final period: `... failed: Connection refused (is the server running on that host ...)`."""
+    text = re.sub(r"^connection failed:\s*", "", str(exc).strip())
+    lines = [
+        re.sub(r"^(FATAL|ERROR|DETAIL|HINT):\s*", "", line.strip()) for line in text.splitlines()
+    ]
+    lines = [line for line in lines if line]
+    if not lines:
+        return type(exc).__name__
+    first, hints = lines[0].rstrip("."), [line.rstrip(".?") for line in lines[1:]]
+    return first + "".join(f" ({hint[:1].lower()}{hint[1:]})" for hint in hints)
 
 
 class Backoff:
