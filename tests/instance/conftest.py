@@ -27,6 +27,7 @@ from runtime.instance.storage.sqlite_kind import SqliteStorageConfig
 from tests.instance.postgres_server import (
     HOW_TO_GET_ONE,
     PrivateServer,
+    Schema,
     Server,
     server_binaries,
     shared_server,
@@ -98,10 +99,16 @@ def postgres_db(postgres_server: Server) -> Iterator[str]:
 
 
 @pytest.fixture
-def postgres_url(postgres_server: Server, postgres_db: str) -> Iterator[str]:
-    """The URL of a fresh schema for one test (search_path set in the URL), dropped after it."""
-    with postgres_server.schema(postgres_db) as url:
-        yield url
+def postgres_schema(postgres_server: Server, postgres_db: str) -> Iterator[Schema]:
+    """A fresh schema for one test, dropped after it."""
+    with postgres_server.schema(postgres_db) as schema:
+        yield schema
+
+
+@pytest.fixture
+def postgres_url(postgres_schema: Schema) -> str:
+    """The URL of the test's schema (search_path set in the URL)."""
+    return postgres_schema.url()
 
 
 class StorageBackend:

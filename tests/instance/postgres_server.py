@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -75,14 +76,43 @@ class Server:
             self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     @contextlib.contextmanager
-    def schema(self, db_name: str) -> Iterator[str]:
-        """A URL whose connections work in a new schema of `db_name`, dropped afterwards."""
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        self.execute(f'CREATE SCHEMA "{schema}"', db_name=db_name)
+    def schema(self, db_name: str) -> Iterator[Schema]:
+        """A new schema of `db_name`, dropped afterwards."""
+        schema = Schema(self, db_name, f"t_{uuid.uuid4().hex[:12]}")
+        self.execute(f'CREATE SCHEMA "{schema.name}"', db_name=db_name)
         try:
-            yield self.url(db_name, options=f"-csearch_path={schema}")
+            yield schema
         finally:
-            self.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE', db_name=db_name)
+            self.execute(f'DROP SCHEMA IF EXISTS "{schema.name}" CASCADE', db_name=db_name)
+
+    @property
+    def params(self) -> dict[str, str]:
+        """The admin URL's connection parameters (host, port, user, ...)."""
+        return dict(conninfo_to_dict(self.admin_url))  # type: ignore[arg-type]
+
+    def terminate(self, application_name: str) -> int:
+        """End every backend whose application_name is that (as a crash of the connection
+        would); return how many there were."""
+        with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=10) as conn:
+            rows = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s AND pid <> pg_backend_pid()",
+                (application_name,),
+            ).fetchall()
+        return len(rows)
+
+
+class Schema:
+    """One test's schema: `url()` connects with search_path set to it."""
+
+    def __init__(self, server: Server, db_name: str, name: str) -> None:
+        self.server = server
+        self.db_name = db_name
+        self.name = name
+
+    def url(self, **params: str) -> str:
+        """A URL of the schema's database whose connections use the schema, plus `params`."""
+        return self.server.url(self.db_name, options=f"-csearch_path={self.name}", **params)
 
 
 def shared_server() -> Server | None:

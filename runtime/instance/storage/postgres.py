@@ -453,6 +453,7 @@ class PostgresRunStorage:
                     raise StorageError(
                         f"Reading the PostgreSQL database {self._where} failed: {one_line(exc)}."
                     ) from exc
+                logger.info("%s: a read failed, trying again: %s", self._where, one_line(exc))
                 await self._pool.discard_idle()
                 await backoff.wait(exc)
 
@@ -487,6 +488,7 @@ class PostgresRunStorage:
                     raise StorageError(
                         f"Writing to the PostgreSQL database {self._where} failed: {one_line(exc)}."
                     ) from exc
+                logger.info("%s: a write failed, trying again: %s", self._where, one_line(exc))
                 await self._pool.discard_idle()
                 if committing and xid is not None and await self._committed(xid, backend_pid, exc):
                     logger.info("%s: a commit whose reply was lost had gone through", self._where)

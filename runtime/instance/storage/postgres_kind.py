@@ -26,8 +26,9 @@ not installed, and nothing here touches the network.
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING, Annotated, Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import msgspec
 
@@ -95,22 +96,18 @@ def display_url(config: PostgresStorageConfig) -> str:
 
 
 def redact_url(url: str) -> str:
-    """`url` with the password in its user part and any `password=` parameter hidden."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
+    """`url` with the password in its user part and any `password=` parameter hidden; the
+    rest stays as written."""
+    scheme, separator, rest = url.partition("://")
+    end = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    netloc, tail = rest[:end], rest[end:]
     if "@" in netloc:
         userinfo, _, hosts = netloc.rpartition("@")
         if ":" in userinfo:
             userinfo = f"{userinfo.split(':', 1)[0]}:{HIDDEN}"
         netloc = f"{userinfo}@{hosts}"
-    query = parts.query
-    if query:
-        pairs = [
-            (key, HIDDEN if key == "password" else value)
-            for key, value in parse_qsl(query, keep_blank_values=True)
-        ]
-        query = urlencode(pairs, safe="/:,*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    tail = re.sub(r"([?&]password=)[^&#]*", rf"\g<1>{HIDDEN}", tail)
+    return f"{scheme}{separator}{netloc}{tail}"
 
 
 def display_db(db: PostgresDbConfig) -> str:
