@@ -47,7 +47,13 @@ def test_a_url_is_taken_as_it_is_with_our_defaults_where_it_sets_none(tmp_path: 
     assert options.pool_size == 3 and options.reconnect_timeout == 60.0
     conninfo, params = connect_params(options)
     assert conninfo == "postgresql://ada:s3cret@db.example.com:6543/runs?application_name=etl"
-    assert params == {"connect_timeout": "10"}  # application_name is the URL's
+    # application_name is the URL's; the rest are our defaults.
+    assert params == {
+        "connect_timeout": "10",
+        "keepalives_idle": "30",
+        "keepalives_interval": "10",
+        "keepalives_count": "3",
+    }
     assert (
         display_url(options) == "postgresql://ada:***@db.example.com:6543/runs?application_name=etl"
     )
@@ -87,6 +93,9 @@ def test_postgres_db_with_values_from_the_environment(
     assert params == {
         "application_name": "runtime",
         "connect_timeout": "10",
+        "keepalives_idle": "30",
+        "keepalives_interval": "10",
+        "keepalives_count": "3",
         "sslmode": "require",
         "keepalives": "1",
         "host": "db.internal",

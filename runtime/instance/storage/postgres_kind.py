@@ -35,6 +35,7 @@ import msgspec
 from runtime.instance.storage.registry import StorageKind
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from runtime.instance.storage.base import RunStorage
@@ -43,10 +44,15 @@ _NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 _URL = Annotated[str, msgspec.Meta(pattern=r"^postgres(ql)?://")]
 HIDDEN = "***"
 
-# Set on every connection unless the configuration (or libpq's environment variable) says otherwise.
-DEFAULT_CONNECT_PARAMS: dict[str, tuple[str, str]] = {
+# Set on every connection unless the configuration (or libpq's environment variable) says
+# otherwise. TCP keepalives make a LISTEN connection to a server that vanished without
+# closing it (a host lost, a partition) fail within a minute instead of hanging for hours.
+DEFAULT_CONNECT_PARAMS: dict[str, tuple[str, str | None]] = {
     "application_name": ("runtime", "PGAPPNAME"),
     "connect_timeout": ("10", "PGCONNECT_TIMEOUT"),
+    "keepalives_idle": ("30", None),
+    "keepalives_interval": ("10", None),
+    "keepalives_count": ("3", None),
 }
 
 
@@ -64,6 +70,9 @@ class PostgresDbConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
 
     def __repr__(self) -> str:
         return f"PostgresDbConfig({display_db(self)!r})"
+
+    def __rich_repr__(self) -> Iterator[str]:
+        yield display_db(self)
 
 
 class PostgresStorageConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -85,6 +94,9 @@ class PostgresStorageConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_un
     def __repr__(self) -> str:
         # The password stays out of logs and tracebacks that print the options.
         return f"PostgresStorageConfig({display_url(self)!r})"
+
+    def __rich_repr__(self) -> Iterator[str]:
+        yield display_url(self)
 
 
 def display_url(config: PostgresStorageConfig) -> str:
@@ -132,7 +144,7 @@ def connect_params(config: PostgresStorageConfig) -> tuple[str, dict[str, Any]]:
     defaults = {
         key: value
         for key, (value, variable) in DEFAULT_CONNECT_PARAMS.items()
-        if variable not in os.environ
+        if variable is None or variable not in os.environ
     }
     if config.postgres_url is not None:
         present = {key for key, _ in parse_qsl(urlsplit(config.postgres_url).query)}
