@@ -107,6 +107,7 @@ def test_postgres_db_with_values_from_the_environment(
     shown = display_url(options)
     assert shown == "postgresql://ops:***@db.internal:6432/runtime"
     assert "hunter2" not in repr(options) and "hunter2" not in repr(options.postgres_db)
+    assert "hunter2" not in str(options.__rich_repr__())
 
 
 def test_a_unix_socket_directory_is_a_hostname(tmp_path: Path) -> None:

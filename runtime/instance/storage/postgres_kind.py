@@ -35,7 +35,6 @@ import msgspec
 from runtime.instance.storage.registry import StorageKind
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
     from runtime.instance.storage.base import RunStorage
@@ -71,8 +70,8 @@ class PostgresDbConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     def __repr__(self) -> str:
         return f"PostgresDbConfig({display_db(self)!r})"
 
-    def __rich_repr__(self) -> Iterator[str]:
-        yield display_db(self)
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        return [("url", display_db(self))]
 
 
 class PostgresStorageConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -95,8 +94,8 @@ class PostgresStorageConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_un
         # The password stays out of logs and tracebacks that print the options.
         return f"PostgresStorageConfig({display_url(self)!r})"
 
-    def __rich_repr__(self) -> Iterator[str]:
-        yield display_url(self)
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        return [("url", display_url(self))]
 
 
 def display_url(config: PostgresStorageConfig) -> str:
