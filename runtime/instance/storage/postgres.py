@@ -325,7 +325,13 @@ class PostgresRunStorage:
             while True:
                 # Watch first, then look: an event stored in between still wakes us.
                 with notifications.watch(run_id, after_sequence) as waiter:
-                    if await self.last_sequence(run_id) > after_sequence:
+                    # Followers are cancelled all the time (Instance.wait_for_new_events
+                    # races this against the local writer); a query cancelled mid-flight
+                    # costs its connection, so let the look finish, within bounds.
+                    last = 0
+                    with anyio.CancelScope(shield=True, deadline=anyio.current_time() + 5):
+                        last = await self.last_sequence(run_id)
+                    if last > after_sequence:
                         return
                     await waiter.woken.wait()
                     if waiter.notified:

@@ -8,8 +8,10 @@ back exactly as they went in.
 
 from __future__ import annotations
 
+import struct
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import msgspec
 import psycopg
 
@@ -239,8 +241,20 @@ _COPY_EVENTS = (
     "COPY events (run_id, sequence, event_type, step_key, timestamp, body) "
     "FROM STDIN (FORMAT BINARY)"
 )
-_COPY_TYPES = ["text", "int4", "text", "text", "float8", "bytea"]
 _NOTIFY = "SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload"
+
+# PostgreSQL's binary COPY format: a signature, flags and header extension length, then
+# per row its field count and each field as a length and bytes (-1: NULL), then -1.
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
+_COPY_TRAILER = struct.pack("!h", -1)
+_ROW_START = struct.Struct("!hi").pack  # 6 fields, then the run id's length
+_SEQUENCE = struct.Struct("!iii").pack  # int4: length 4, the value, then event_type's length
+_LENGTH = struct.Struct("!i").pack
+_TIMESTAMP = struct.Struct("!id").pack  # float8: length 8, the value
+_NULL = _LENGTH(-1)
+
+# Reads of more rows than this decode them on a worker thread, off the event loop.
+DECODE_IN_THREAD = 500
 
 
 async def insert_events(
@@ -275,24 +289,41 @@ async def _insert_events(conn: Connection, events: Sequence[RunEvent], channel: 
 
 
 async def _copy_events(conn: Connection, events: Sequence[RunEvent], channel: str) -> None:
-    last: dict[str, int] = {}
+    # Encoding thousands of events takes milliseconds: done on a worker thread, so the
+    # event loop only hands the finished buffer to the connection.
+    data, last = await anyio.to_thread.run_sync(copy_data, events)
     async with conn.cursor() as cursor, cursor.copy(_COPY_EVENTS) as copy:
-        copy.set_types(_COPY_TYPES)
-        for event in events:
-            await copy.write_row(
-                (
-                    event.run_id,
-                    event.sequence,
-                    event.event_type,
-                    event.step_key,
-                    event.timestamp,
-                    encode(event),
-                )
-            )
-            if event.sequence > last.get(event.run_id, 0):
-                last[event.run_id] = event.sequence
+        await copy.write(data)
     payloads = [f"{sequence}:{run_id}" for run_id, sequence in last.items()]
     await conn.execute(_NOTIFY, (channel, payloads))
+
+
+def copy_data(events: Sequence[RunEvent]) -> tuple[bytes, dict[str, int]]:
+    """The events as binary COPY data for the events table, and each run's highest sequence."""
+    parts = [_COPY_HEADER]
+    last: dict[str, int] = {}
+    for event in events:
+        run_id = event.run_id.encode()
+        event_type = event.event_type.encode()
+        body = encode(event)
+        parts += (_ROW_START(6, len(run_id)), run_id)
+        parts += (_SEQUENCE(4, event.sequence, len(event_type)), event_type)
+        if event.step_key is None:
+            parts.append(_NULL)
+        else:
+            step_key = event.step_key.encode()
+            parts += (_LENGTH(len(step_key)), step_key)
+        parts += (_TIMESTAMP(8, event.timestamp), _LENGTH(len(body)), body)
+        if event.sequence > last.get(event.run_id, 0):
+            last[event.run_id] = event.sequence
+    parts.append(_COPY_TRAILER)
+    return b"".join(parts), last
+
+
+async def _decode_events(bodies: list[bytes]) -> list[RunEvent]:
+    if len(bodies) > DECODE_IN_THREAD:
+        return await anyio.to_thread.run_sync(lambda: [_decode_event(body) for body in bodies])
+    return [_decode_event(body) for body in bodies]
 
 
 def _duplicate(event: RunEvent, problem: str, where_: str) -> str:
@@ -331,7 +362,7 @@ async def select_events(
         (run_id, after_sequence, limit),
         binary=True,
     )
-    return [_decode_event(body) for (body,) in await cursor.fetchall()]
+    return await _decode_events([body for (body,) in await cursor.fetchall()])
 
 
 async def select_events_after(
@@ -349,7 +380,9 @@ async def select_events_after(
     sql += " ORDER BY storage_id LIMIT %s"
     params.append(limit)
     cursor = await conn.execute(sql, params, binary=True)
+    rows = await cursor.fetchall()
+    events = await _decode_events([body for _, body in rows])
     return [
-        StoredEvent(storage_id=storage_id, event=_decode_event(body))
-        for storage_id, body in await cursor.fetchall()
+        StoredEvent(storage_id=storage_id, event=event)
+        for (storage_id, _), event in zip(rows, events, strict=True)
     ]
