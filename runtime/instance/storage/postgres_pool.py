@@ -34,11 +34,11 @@ _TRANSIENT_STATES = frozenset({"57P01", "57P02", "57P03", "53300", "40001", "40P
 
 def is_transient(exc: BaseException) -> bool:
     """True for a failure that retrying can cure: the connection or the server went away."""
-    if isinstance(exc, psycopg.OperationalError):
-        state = exc.sqlstate
-        # No SQLSTATE: libpq's own failure (refused, reset, timed out, lost).
-        return state is None or state.startswith("08") or state in _TRANSIENT_STATES
-    return isinstance(exc, psycopg.InterfaceError)
+    if not isinstance(exc, psycopg.OperationalError):
+        return False  # a constraint, a bad statement, a misuse: trying again changes nothing
+    state = exc.sqlstate
+    # No SQLSTATE: libpq's own failure (refused, reset, timed out, lost).
+    return state is None or state.startswith("08") or state in _TRANSIENT_STATES
 
 
 def one_line(exc: BaseException) -> str:
