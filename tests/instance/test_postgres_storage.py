@@ -288,3 +288,19 @@ async def test_the_loop_keeps_ticking_while_50k_events_are_written_and_read(
     assert elapsed > 0.05
     assert len(gaps) > 10
     assert max(gaps) < max(0.1, elapsed / 4), (max(gaps), elapsed)
+
+
+async def test_a_batch_large_enough_for_copy_round_trips_exactly(postgres_url: str) -> None:
+    events = [
+        make_event(run, sequence, step_key=None if sequence % 3 else f"stép_{sequence % 7}")
+        for run in ("r1", "rün-2")
+        for sequence in range(1, 151)
+    ]
+    async with storage_at(postgres_url) as storage:
+        await storage.store_events(events)  # 300 events: through binary COPY
+        assert await storage.get_events("r1") == events[:150]
+        assert await storage.get_events("rün-2") == events[150:]
+        assert await storage.last_sequence("rün-2") == 150
+        with pytest.raises(StorageError, match=r"run r1 has sequence 150, which is already stored"):
+            await storage.store_events([make_event("r1", 151), *events[149:150], *events[:120]])
+        assert await storage.last_sequence("r1") == 150

@@ -248,9 +248,9 @@ _NOTIFY = "SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload"
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
 _COPY_TRAILER = struct.pack("!h", -1)
 _ROW_START = struct.Struct("!hi").pack  # 6 fields, then the run id's length
-_SEQUENCE = struct.Struct("!iii").pack  # int4: length 4, the value, then event_type's length
+_SEQUENCE = struct.Struct("!ii").pack  # int4: length 4, the value
 _LENGTH = struct.Struct("!i").pack
-_TIMESTAMP = struct.Struct("!id").pack  # float8: length 8, the value
+_TAIL = struct.Struct("!idi").pack  # float8 (length 8, the timestamp), then the body's length
 _NULL = _LENGTH(-1)
 
 # Reads of more rows than this decode them on a worker thread, off the event loop.
@@ -298,26 +298,43 @@ async def _copy_events(conn: Connection, events: Sequence[RunEvent], channel: st
     await conn.execute(_NOTIFY, (channel, payloads))
 
 
-def copy_data(events: Sequence[RunEvent]) -> tuple[bytes, dict[str, int]]:
+def copy_data(events: Sequence[RunEvent]) -> tuple[bytearray, dict[str, int]]:
     """The events as binary COPY data for the events table, and each run's highest sequence."""
-    parts = [_COPY_HEADER]
+    # A batch repeats a few run ids, event types and step keys: each is encoded once.
+    run_ids: dict[str, bytes] = {}
+    texts: dict[str | None, bytes] = {None: _NULL}
+    data = bytearray(_COPY_HEADER)
     last: dict[str, int] = {}
     for event in events:
-        run_id = event.run_id.encode()
-        event_type = event.event_type.encode()
+        run_id = event.run_id
+        prefix = run_ids.get(run_id)
+        if prefix is None:
+            encoded = run_id.encode()
+            prefix = run_ids[run_id] = _ROW_START(6, len(encoded)) + encoded
+        event_type = texts.get(event.event_type)
+        if event_type is None:
+            event_type = texts[event.event_type] = _text_field(event.event_type)
+        step_key = texts.get(event.step_key)
+        if step_key is None:
+            step_key = texts[event.step_key] = _text_field(event.step_key)
         body = encode(event)
-        parts += (_ROW_START(6, len(run_id)), run_id)
-        parts += (_SEQUENCE(4, event.sequence, len(event_type)), event_type)
-        if event.step_key is None:
-            parts.append(_NULL)
-        else:
-            step_key = event.step_key.encode()
-            parts += (_LENGTH(len(step_key)), step_key)
-        parts += (_TIMESTAMP(8, event.timestamp), _LENGTH(len(body)), body)
-        if event.sequence > last.get(event.run_id, 0):
-            last[event.run_id] = event.sequence
-    parts.append(_COPY_TRAILER)
-    return b"".join(parts), last
+        data += prefix
+        data += _SEQUENCE(4, event.sequence)
+        data += event_type
+        data += step_key
+        data += _TAIL(8, event.timestamp, len(body))
+        data += body
+        if event.sequence > last.get(run_id, 0):
+            last[run_id] = event.sequence
+    data += _COPY_TRAILER
+    return data, last
+
+
+def _text_field(text: str | None) -> bytes:
+    if text is None:
+        return _NULL
+    encoded = text.encode()
+    return _LENGTH(len(encoded)) + encoded
 
 
 async def _decode_events(bodies: list[bytes]) -> list[RunEvent]:
