@@ -2,7 +2,7 @@
 
 ```yaml
 storage:
-  sqlite: {base_dir: history}          # or postgres: {...} (not available yet)
+  sqlite: {base_dir: history}          # or postgres: {postgres_url: ...} or {postgres_db: {...}}
 run_coordinator:
   queued: {max_concurrent_runs: 5, tag_concurrency_limits: [{key: team, value: data, limit: 2}]}
 run_launcher:
@@ -170,7 +170,7 @@ def load_instance_config(home: Path, *, registry: StorageRegistry | None = None)
     The storage section is validated against the kind it names in `registry`
     (default: the built-in kinds). Raises InstanceConfigError naming the file,
     line, column and key of what is wrong: an unknown storage (with the known
-    ones), a planned one that is not available yet (PostgreSQL), a bad option.
+    ones), a planned one that is not available yet, a bad option.
     """
     from runtime.config_file import read_yaml_document
 
