@@ -4,8 +4,9 @@
         async with server.client() as client:
             snapshot = await client.snapshot()
 
-The server is `sys.executable -m runtime api grpc ARGS`; the helper waits for
-its ready line, drains its stdout and stderr into `server.stdout` and
+The server is `sys.executable -m runtime api grpc ARGS`, given a fresh auth
+token by environment (`server.auth_token`, which `server.client()` sends); the
+helper waits for its ready line, drains its stdout and stderr into `server.stdout` and
 `server.stderr` (so user output can never block it), and on exit terminates
 it, then kills it after a grace period.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 
+from runtime.protocol.auth import TOKEN_ENV_VAR
 from runtime.protocol.client import CodeLocationClient
 from runtime.protocol.ready_line import parse_ready_line
 
@@ -44,6 +47,8 @@ class ServerProcess:
     pid: int
     server_id: str
     process: anyio.abc.Process
+    # The token the server requires (None: started without one).
+    auth_token: str | None = None
     # Everything the process wrote so far (decoded), minus nothing: the ready line is in stdout.
     stdout_lines: list[str] = field(default_factory=list)
     stderr_lines: list[str] = field(default_factory=list)
@@ -58,7 +63,7 @@ class ServerProcess:
 
     def client(self) -> CodeLocationClient:
         """A client for this server (use it with `async with`)."""
-        return CodeLocationClient.for_address(self.address)
+        return CodeLocationClient.for_address(self.address, auth_token=self.auth_token)
 
     async def wait(self, *, limit: float = 10.0) -> int:
         """Wait up to `limit` seconds for the process to exit; returns its status (raises TimeoutError)."""
@@ -113,11 +118,13 @@ async def start_code_server(
 ) -> AsyncIterator[ServerProcess]:
     """Run `runtime api grpc *args` until the block exits; yields once it is listening.
 
-    `env` entries are added to this process's environment. Raises
+    `env` entries are added to this process's environment (an empty
+    RUNTIME_CODE_SERVER_TOKEN among them starts the server without a token). Raises
     CodeServerExitedError (with the server's stderr) when it exits before it
     is ready, and TimeoutError when it is not ready within ready_timeout.
     """
-    full_env = {**os.environ, **(env or {})}
+    full_env = {**os.environ, TOKEN_ENV_VAR: secrets.token_urlsafe(16), **(env or {})}
+    auth_token = full_env[TOKEN_ENV_VAR] or None
     process = await anyio.open_process(
         code_server_command(*args),
         cwd=cwd,
@@ -159,6 +166,7 @@ async def start_code_server(
                 pid=ready.pid,
                 server_id=ready.server_id,
                 process=process,
+                auth_token=auth_token,
                 stdout_lines=stdout_lines,
                 stderr_lines=stderr_lines,
             )

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import argparse
 
+    from runtime.protocol.auth import AuthToken
+
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
@@ -50,6 +52,28 @@ def register(subparsers: Any) -> None:
         "--ssl-keyfile", help="The certificate's private key (default: inside --ssl-certfile)."
     )
 
+    guard = grpc.add_argument_group("security and limits")
+    guard.add_argument(
+        "--auth-token-file",
+        help=(
+            "Require every call to carry the token in this file (mode 0600). Default: "
+            "$RUNTIME_CODE_SERVER_TOKEN. A --port needs one; a --socket may go without."
+        ),
+    )
+    guard.add_argument(
+        "--storage-dir",
+        help=(
+            "Keep run outputs under this directory (0700, yours alone), so runs can be "
+            "re-executed from them. Default: outputs in memory only."
+        ),
+    )
+    guard.add_argument(
+        "--max-request-bytes",
+        type=int,
+        default=None,
+        help="Refuse request messages larger than this (default 4194304, 4 MiB).",
+    )
+
     life = grpc.add_argument_group("lifecycle")
     life.add_argument(
         "--heartbeat",
@@ -79,6 +103,7 @@ def register(subparsers: Any) -> None:
 
 def _grpc(args: argparse.Namespace) -> int:
     from runtime.loader.target import LoadTarget
+    from runtime.protocol.messages import DEFAULT_MAX_REQUEST_BYTES
     from runtime.server.options import DEFAULT_HEARTBEAT_TIMEOUT, ServerOptions
 
     parser: argparse.ArgumentParser = args.parser
@@ -93,6 +118,17 @@ def _grpc(args: argparse.Namespace) -> int:
             parser.error("--heartbeat-timeout needs --heartbeat.")
         if args.heartbeat_timeout <= 0:
             parser.error(f"--heartbeat-timeout must be positive, not {args.heartbeat_timeout}.")
+    if args.max_request_bytes is not None and args.max_request_bytes <= 0:
+        parser.error(f"--max-request-bytes must be positive, not {args.max_request_bytes}.")
+    auth_token = _auth_token(args)
+    if args.port is not None and auth_token is None:
+        parser.exit(
+            1,
+            "runtime api grpc: a code server on a TCP port needs an auth token, since any "
+            "local user can reach the port: pass --auth-token-file FILE or set "
+            "RUNTIME_CODE_SERVER_TOKEN (a --socket is private to its owner and needs none).\n",
+        )
+    storage_dir = _storage_dir(args)
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -116,6 +152,9 @@ def _grpc(args: argparse.Namespace) -> int:
         load_status_file=args.load_status_file,
         ssl_certfile=args.ssl_certfile,
         ssl_keyfile=args.ssl_keyfile,
+        auth_token=auth_token,
+        storage_dir=storage_dir,
+        max_request_bytes=args.max_request_bytes or DEFAULT_MAX_REQUEST_BYTES,
     )
     if options.ssl_certfile is not None:
         import ssl
@@ -144,3 +183,37 @@ def _grpc(args: argparse.Namespace) -> int:
     except* ListenError as group:
         # Raised inside the server's task group, hence the except*.
         parser.exit(1, "".join(f"runtime api grpc: {exc}\n" for exc in group.exceptions))
+
+
+def _auth_token(args: argparse.Namespace) -> AuthToken | None:
+    """The token from --auth-token-file, else the environment's; exits with a message if unreadable.
+
+    The environment variable is removed once read: user code in this process,
+    and what it spawns, has no use for it.
+    """
+    import os
+
+    from runtime.protocol.auth import TOKEN_ENV_VAR, read_token_file, token_from_environment
+
+    from_environment = token_from_environment()
+    os.environ.pop(TOKEN_ENV_VAR, None)
+    if args.auth_token_file is None:
+        return from_environment
+    try:
+        return read_token_file(args.auth_token_file)
+    except ValueError as exc:
+        parser: argparse.ArgumentParser = args.parser
+        parser.exit(1, f"runtime api grpc: --auth-token-file: {exc}\n")
+
+
+def _storage_dir(args: argparse.Namespace) -> str | None:
+    """The checked absolute --storage-dir, or None; exits with a message when it is unsafe."""
+    if args.storage_dir is None:
+        return None
+    from runtime.server.storage import StorageRootError, resolve_storage_root
+
+    try:
+        return resolve_storage_root(args.storage_dir)
+    except StorageRootError as exc:
+        parser: argparse.ArgumentParser = args.parser
+        parser.exit(1, f"runtime api grpc: --storage-dir: {exc}\n")

@@ -18,6 +18,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from runtime.errors import ExecutionError
+from runtime.execution.private_files import (
+    check_private_file,
+    make_private_dirs,
+    open_private,
+)
 
 if TYPE_CHECKING:
     from io import BufferedWriter
@@ -112,6 +117,11 @@ class FilesystemIOManager:
     renamed, for later runs that load it. With `parent_run_id`, an output
     missing from this run is read from the parent's log and appended to this
     run's, so a chain of re-executions always finds it one level up.
+
+    Everything under `base_dir` is private: directories 0700, files 0600, and
+    a file is unpickled only if it and every directory up to `base_dir`
+    belong to this user and no one else may write them (UntrustedFileError,
+    naming the path, otherwise).
     """
 
     # File I/O: the executor calls it from a worker thread.
@@ -130,6 +140,8 @@ class FilesystemIOManager:
         self._parent_index: dict[tuple[str, str], tuple[int, int]] | None = None
         # Whether what an earlier manager left in this run's log is indexed.
         self._own_log_read = False
+        # Logs checked private to this user (see check_private_file), once each.
+        self._checked: set[Path] = set()
 
     def log_path(self, run_id: str | None = None) -> Path:
         """The output log of `run_id` (this run by default)."""
@@ -151,7 +163,7 @@ class FilesystemIOManager:
         with self._lock:
             self._append(step_key, output_name, data)
         if asset_key is not None:
-            _write_atomically(self.asset_path(asset_key), data)
+            _write_atomically(self.asset_path(asset_key), data, root=self.base_dir)
 
     def flush(self) -> list[str]:
         """Push what was appended to the operating system and close the log."""
@@ -164,6 +176,7 @@ class FilesystemIOManager:
     def load(self, step_key: str, output_name: str) -> Any:
         key = (step_key, output_name)
         with self._lock:
+            self._check_log(self.log_path())
             self._read_own_log()
             found = self._index.get(key)
             if found is not None:
@@ -171,6 +184,7 @@ class FilesystemIOManager:
                     self._log.flush()
                 return pickle.loads(_read_at(self.log_path(), *found))
             if self.parent_run_id is not None:
+                self._check_log(self.log_path(self.parent_run_id))
                 parent = self._parent_entries().get(key)
                 if parent is not None:
                     data = _read_at(self.log_path(self.parent_run_id), *parent)
@@ -191,6 +205,8 @@ class FilesystemIOManager:
     def load_asset(self, asset_key: str) -> Any:
         path = self.asset_path(asset_key)
         try:
+            if not check_private_file(path, self.base_dir):
+                raise FileNotFoundError(path)
             with path.open("rb") as file:
                 return pickle.load(file)
         except FileNotFoundError:
@@ -198,12 +214,17 @@ class FilesystemIOManager:
                 f"Asset {asset_key!r} was never materialized with this storage: nothing at {path}."
             ) from None
 
+    def _check_log(self, path: Path) -> None:
+        # Called with the lock held; raises UntrustedFileError for a log others could write.
+        if path not in self._checked and check_private_file(path, self.base_dir):
+            self._checked.add(path)
+
     def _append(self, step_key: str, output_name: str, data: bytes) -> None:
         # Called with the lock held.
         if self._log is None:
             path = self.log_path()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._log = open(path, "ab")
+            make_private_dirs(path.parent, self.base_dir)
+            self._log = os.fdopen(open_private(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab")
             # Outputs stored before a restart of this manager stay readable.
             self._index.update(_read_index(path))
         key = step_key.encode(), output_name.encode()
@@ -260,13 +281,15 @@ def _read_at(path: Path, offset: int, length: int) -> bytes:
         return file.read(length)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary name, so a reader never sees half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _write_atomically(path: Path, data: bytes, *, root: Path) -> None:
+    """Write `data` to `path` (0600, under `root`) through a temporary name, so a reader
+    never sees half of it."""
+    make_private_dirs(path.parent, root)
     # Unique per process and thread, so concurrent writers never share one.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        with open(tmp, "wb") as file:
+        fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        with os.fdopen(fd, "wb") as file:
             file.write(data)
         os.replace(tmp, path)
     except BaseException:

@@ -19,6 +19,7 @@ them can live in one process.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,13 +69,24 @@ class Workspace:
         instance: Instance | None = None,
         options: SupervisorOptions | None = None,
     ) -> None:
-        self.options = options or SupervisorOptions()
+        from runtime.instance.instance import ARTIFACTS_DIR_NAME, default_home
+
+        # Where runs and their events are stored. None: the default instance
+        # (RUNTIME_HOME as it is now), read on first use. An instance that is not open yet
+        # is opened on first use and closed on exit; an open one is left to its owner.
+        self._instance = instance
+        self._home = instance.home if instance is not None else default_home()
+        options = options or SupervisorOptions()
+        if options.storage_dir is None:
+            # Managed code servers keep run outputs in the instance's artifacts
+            # directory (the path only: nothing is created until a run writes).
+            artifacts = (
+                instance.artifacts_dir if instance is not None else self._home / ARTIFACTS_DIR_NAME
+            )
+            options = dataclasses.replace(options, storage_dir=str(artifacts))
+        self.options = options
         self._locations = Locations(specs, self.options)
         self.locations: Mapping[str, CodeLocation] = self._locations.by_name
-        # Where runs and their events are stored. None: the default instance
-        # (RUNTIME_HOME), read on first use. An instance that is not open yet is
-        # opened on first use and closed on exit; an open one is left to its owner.
-        self._instance = instance
         self._tg: TaskGroup | None = None
         self._runs_tg: TaskGroup | None = None
         self._runs: RunController | None = None
@@ -90,7 +102,7 @@ class Workspace:
         if self._instance is None:
             from runtime.instance.instance import Instance
 
-            self._instance = Instance.from_home()
+            self._instance = Instance.from_home(self._home)
         return self._instance
 
     # --- constructors -------------------------------------------------------

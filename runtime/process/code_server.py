@@ -5,7 +5,8 @@ user code spawned), a Unix socket in a private 0700 directory, the host's pid
 for a parent-death signal, and a heartbeat timeout, so that nothing survives a
 host killed with SIGKILL. Its stdout and stderr are read line by line and sent
 to the `runtime.location.<name>` logger; the first thing it prints on stdout is
-the ready line this module waits for.
+the ready line this module waits for. Each process gets a fresh auth token,
+by environment (never on the command line, which every user can read).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import anyio
 
 from runtime.errors import CodeLocationError
 from runtime.process.failure import LocationFailure
+from runtime.protocol.auth import TOKEN_ENV_VAR, AuthToken
 from runtime.protocol.ready_line import READY_MARKER, parse_ready_line
 
 if TYPE_CHECKING:
@@ -85,12 +87,23 @@ def code_server_command(
         # Import progress, readable even when the server is too stuck to answer.
         "--load-status-file",
         load_status_path,
+        *(["--storage-dir", options.storage_dir] if options.storage_dir else []),
+        *(
+            ["--max-request-bytes", str(options.max_request_bytes)]
+            if options.max_request_bytes
+            else []
+        ),
     ]
 
 
-def code_server_environment(target: CodeServerTarget) -> dict[str, str]:
-    """The host's environment plus what a supervised code server needs."""
+def code_server_environment(
+    target: CodeServerTarget, *, auth_token: AuthToken | None = None
+) -> dict[str, str]:
+    """The host's environment plus what a supervised code server needs (its token among it)."""
     env = dict(os.environ)
+    env.pop(TOKEN_ENV_VAR, None)  # the host's own (for remote servers) is not this server's
+    if auth_token is not None:
+        env[TOKEN_ENV_VAR] = auth_token.value
     env["RUNTIME_PARENT_PID"] = str(os.getpid())
     # User code's prints reach the host's logging as they happen.
     env["PYTHONUNBUFFERED"] = "1"
@@ -122,8 +135,11 @@ class CodeServerProcess:
         socket_path: str,
         load_status_path: str,
         started_at: float,
+        auth_token: AuthToken | None = None,
     ) -> None:
         self.location_name = location_name
+        # What every call to this server must carry.
+        self.auth_token = auth_token
         self.socket_path = socket_path
         self.load_status_path = load_status_path
         # anyio.current_time() at spawn.
@@ -306,6 +322,7 @@ async def run_code_server(
         command = code_server_command(
             target, socket_path=socket_path, load_status_path=load_status_path, options=options
         )
+        auth_token = AuthToken.generate()
         try:
             process = await anyio.open_process(
                 command,
@@ -313,7 +330,7 @@ async def run_code_server(
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 cwd=target.working_directory,
-                env=code_server_environment(target),
+                env=code_server_environment(target, auth_token=auth_token),
                 start_new_session=True,
             )
         except OSError as exc:
@@ -327,6 +344,7 @@ async def run_code_server(
             socket_path=socket_path,
             load_status_path=load_status_path,
             started_at=anyio.current_time(),
+            auth_token=auth_token,
         )
         failure: LocationFailure | None = None
         try:

@@ -103,7 +103,7 @@ async def _connected(
     from runtime.protocol.client import CodeLocationClient
 
     try:
-        client = CodeLocationClient(socket=process.socket_path)
+        client = CodeLocationClient(socket=process.socket_path, auth_token=process.auth_token)
     except RuntimeFrameworkError as exc:
         raise CodeServerStartError(
             LocationFailure(type=type(exc).__name__, message=str(exc), time=time.time())

@@ -16,6 +16,12 @@ class CodeServerOptions:
     heartbeat_timeout: float = 30.0
     # SIGTERM, then this long for a graceful exit, then SIGKILL.
     stop_grace: float = 5.0
+    # Where the code server keeps run outputs, for re-execution (`--storage-dir`):
+    # the workspace sets its instance's artifacts directory. None: in memory only.
+    storage_dir: str | None = None
+    # The largest request the code server accepts (`--max-request-bytes`);
+    # None: its default, 4 MiB.
+    max_request_bytes: int | None = None
 
     @property
     def heartbeat_interval(self) -> float:

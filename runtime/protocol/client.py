@@ -1,10 +1,12 @@
 """CodeLocationClient: the host's typed view of one code server.
 
 Every RPC takes an optional `timeout` in seconds and returns decoded payload
-structs. grpclib's exceptions never escape: an unreachable server raises
-CodeLocationError naming its address, a protocol version mismatch (in either
-direction) ProtocolVersionError naming both versions, and an expired timeout
-the builtin TimeoutError.
+structs. grpclib's and h2's exceptions never escape: an unreachable server
+raises CodeLocationError naming its address (so does a refused token), a
+protocol version mismatch (in either direction) ProtocolVersionError naming
+both versions, and an expired timeout the builtin TimeoutError. Control calls
+and data calls travel on separate connections (runtime.protocol.channel_pool),
+so heartbeats get through however many runs are streaming.
 """
 
 # The `timeout` parameters are gRPC deadlines handed to the server with the
@@ -20,8 +22,10 @@ from typing import TYPE_CHECKING, TypeVar
 from runtime.errors import CodeLocationError, ProtocolVersionError
 from runtime.gc_pause import gc_paused
 from runtime.protocol import messages as m
+from runtime.protocol.auth import AuthToken
+from runtime.protocol.channel_pool import ChannelPool
 from runtime.protocol.envelope import decode_payload, join_chunks, unwrap, wrap
-from runtime.protocol.transport import format_address, open_channel, parse_address
+from runtime.protocol.transport import format_address, parse_address
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -53,8 +57,8 @@ class CodeLocationClient:
     """A connection to one code server, over TCP (`host`, `port`) or a Unix `socket`.
 
     Use as `async with CodeLocationClient(port=4000) as client: await client.ping()`.
-    The connection opens on the first call; `aclose()` closes it and is safe to
-    call twice.
+    Connections open on the first call; `aclose()` closes them and is safe to
+    call twice. `auth_token`, when given, is sent with every call.
     """
 
     def __init__(
@@ -64,6 +68,7 @@ class CodeLocationClient:
         *,
         socket: str | None = None,
         ssl: bool = False,
+        auth_token: AuthToken | str | None = None,
     ) -> None:
         if (port is None) == (socket is None):
             raise ValueError("CodeLocationClient needs exactly one of port and socket.")
@@ -73,16 +78,24 @@ class CodeLocationClient:
         self._port = port
         self._socket = socket
         self._ssl = ssl
+        token = AuthToken(auth_token) if isinstance(auth_token, str) else auth_token
+        self._metadata = token.metadata() if token is not None else None
         self.address = format_address(host=self._host, port=port, path=socket)
-        self._exit_stack: contextlib.AsyncExitStack | None = None
-        self._stub: CodeLocationStub | None = None
+        self._pool = ChannelPool(self._new_channel)
         self._closed = False
 
     @classmethod
-    def for_address(cls, address: str, *, ssl: bool = False) -> CodeLocationClient:
+    def for_address(
+        cls, address: str, *, ssl: bool = False, auth_token: AuthToken | str | None = None
+    ) -> CodeLocationClient:
         """A client for an address as printed in a code server's ready line."""
         host, port, socket = parse_address(address)
-        return cls(host, port, socket=socket, ssl=ssl)
+        return cls(host, port, socket=socket, ssl=ssl, auth_token=auth_token)
+
+    @property
+    def data_connections(self) -> int:
+        """How many connections carry data calls (run streams, validations, snapshots) now."""
+        return self._pool.data_channels
 
     async def __aenter__(self) -> CodeLocationClient:
         return self
@@ -96,25 +109,41 @@ class CodeLocationClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection; later calls raise CodeLocationError. Idempotent."""
+        """Close the connections; later calls raise CodeLocationError. Idempotent."""
         self._closed = True
-        stack, self._exit_stack, self._stub = self._exit_stack, None, None
-        if stack is not None:
-            await stack.aclose()
+        self._pool.close()
 
-    async def _get_stub(self) -> CodeLocationStub:
+    def _new_channel(self) -> Channel:
+        from grpclib.client import Channel
+
+        from runtime.protocol.tls import client_context
+
+        return Channel(
+            host=self._host,
+            port=self._port,
+            path=self._socket,
+            ssl=client_context() if self._ssl else None,
+        )
+
+    def _check_open(self) -> None:
         if self._closed:
             raise CodeLocationError(f"The client for the code server at {self.address} is closed.")
-        if self._stub is None:
-            from runtime.protocol._generated.runtime_api import CodeLocationStub
 
-            stack = contextlib.AsyncExitStack()
-            channel: Channel = await stack.enter_async_context(
-                open_channel(host=self._host, port=self._port, path=self._socket, ssl=self._ssl)
-            )
-            self._exit_stack = stack
-            self._stub = CodeLocationStub(channel)
-        return self._stub
+    def _stub(self, channel: Channel) -> CodeLocationStub:
+        from runtime.protocol._generated.runtime_api import CodeLocationStub
+
+        return CodeLocationStub(channel, metadata=self._metadata)
+
+    def _control_stub(self) -> CodeLocationStub:
+        self._check_open()
+        return self._stub(self._pool.control())
+
+    @contextlib.contextmanager
+    def _data_stub(self) -> Iterator[CodeLocationStub]:
+        """A stub on a data connection with room, for the length of one call."""
+        self._check_open()
+        with self._pool.data() as channel:
+            yield self._stub(channel)
 
     @property
     def _peer(self) -> str:
@@ -129,7 +158,8 @@ class CodeLocationClient:
     @contextlib.contextmanager
     def _map_errors(self, rpc: str, timeout: float | None) -> Iterator[None]:
         from grpclib.exceptions import GRPCError, StreamTerminatedError
-        from grpclib.exceptions import ProtocolError as H2ProtocolError
+        from grpclib.exceptions import ProtocolError as GrpclibProtocolError
+        from h2.exceptions import H2Error
 
         try:
             yield
@@ -145,9 +175,20 @@ class CodeLocationClient:
             raise CodeLocationError(f"{self._peer} failed {rpc} ({status}): {detail}") from exc
         except TimeoutError as exc:  # grpclib's client-side deadline (asyncio.TimeoutError)
             raise TimeoutError(f"{self._peer} did not answer {rpc} within {timeout} s.") from exc
-        except (ConnectionError, FileNotFoundError, StreamTerminatedError, H2ProtocolError) as exc:
+        except (
+            ConnectionError,
+            FileNotFoundError,
+            StreamTerminatedError,
+            GrpclibProtocolError,
+        ) as exc:
             raise CodeLocationError(
                 f"Cannot reach the code server at {self.address} ({rpc}): {exc or type(exc).__name__}."
+            ) from exc
+        except H2Error as exc:
+            # HTTP/2 refusing the call itself (too many streams, a closed stream).
+            raise CodeLocationError(
+                f"The connection to the code server at {self.address} could not carry {rpc}: "
+                f"{type(exc).__name__}: {exc or 'no detail'}."
             ) from exc
         except OSError as exc:
             raise CodeLocationError(
@@ -160,37 +201,50 @@ class CodeLocationClient:
         request: m.Message,
         decoder: msgspec.msgpack.Decoder[T],
         timeout: float | None,
+        *,
+        control: bool = False,
     ) -> T:
-        """Call a unary RPC by its stub method name and decode the reply after the version check."""
-        stub = await self._get_stub()
-        with self._translate_errors(rpc, timeout):
-            reply: Envelope = await getattr(stub, rpc)(wrap(request), timeout=timeout)
+        """Call a unary RPC by its stub method name and decode the reply after the version check.
+
+        `control` calls travel on the control connection, the others on a data connection.
+        """
+        reply: Envelope
+        if control:
+            stub = self._control_stub()
+            with self._translate_errors(rpc, timeout):
+                reply = await getattr(stub, rpc)(wrap(request), timeout=timeout)
+        else:
+            with self._data_stub() as stub, self._translate_errors(rpc, timeout):
+                reply = await getattr(stub, rpc)(wrap(request), timeout=timeout)
         return unwrap(reply, decoder, peer=self._peer)
 
     async def ping(self, echo: str = "", *, timeout: float | None = None) -> m.PingReply:
         """Round-trip to the server's control plane."""
-        return await self._unary("ping", m.PingRequest(echo=echo), _ping_reply, timeout)
+        return await self._unary(
+            "ping", m.PingRequest(echo=echo), _ping_reply, timeout, control=True
+        )
 
     async def heartbeat(
         self, sender: str = "", *, timeout: float | None = None
     ) -> m.HeartbeatReply:
         """Keep a server started with --heartbeat alive."""
         return await self._unary(
-            "heartbeat", m.HeartbeatRequest(sender=sender), _heartbeat_reply, timeout
+            "heartbeat", m.HeartbeatRequest(sender=sender), _heartbeat_reply, timeout, control=True
         )
 
     async def server_info(self, *, timeout: float | None = None) -> m.ServerInfo:
         """Server id, pid, versions, location name and load status."""
-        return await self._unary("get_server_info", m.ServerInfoRequest(), _server_info, timeout)
+        return await self._unary(
+            "get_server_info", m.ServerInfoRequest(), _server_info, timeout, control=True
+        )
 
     async def snapshot(self, *, timeout: float | None = None) -> m.Snapshot:
         """The location's definitions (or its load error), reassembled from the chunk stream.
 
         Waits for a lazily loading server to finish loading.
         """
-        stub = await self._get_stub()
         chunks: list[Chunk] = []
-        with self._translate_errors("get_snapshot", timeout):
+        with self._data_stub() as stub, self._translate_errors("get_snapshot", timeout):
             async for chunk in stub.get_snapshot(wrap(m.SnapshotRequest()), timeout=timeout):
                 chunks.append(chunk)
         with gc_paused():
@@ -201,7 +255,11 @@ class CodeLocationClient:
     ) -> m.ShutdownReply:
         """Ask the server to exit, letting in-flight runs finish for up to grace_seconds."""
         return await self._unary(
-            "shutdown", m.ShutdownRequest(grace_seconds=grace_seconds), _shutdown_reply, timeout
+            "shutdown",
+            m.ShutdownRequest(grace_seconds=grace_seconds),
+            _shutdown_reply,
+            timeout,
+            control=True,
         )
 
     async def validate_run(
@@ -214,8 +272,7 @@ class CodeLocationClient:
         self, request: m.ExecuteRunRequest, *, timeout: float | None = None
     ) -> AsyncIterator[m.RunEvent]:
         """Execute a run in the server's process and yield its events as they happen."""
-        stub = await self._get_stub()
-        with self._translate_errors("execute_run", timeout):
+        with self._data_stub() as stub, self._translate_errors("execute_run", timeout):
             async for envelope in stub.execute_run(wrap(request), timeout=timeout):
                 batch = unwrap(envelope, _event_batch, peer=self._peer)
                 for event in batch.events:
@@ -224,7 +281,7 @@ class CodeLocationClient:
     async def cancel_run(self, run_id: str, *, timeout: float | None = None) -> m.CancelRunReply:
         """Ask the server to cancel a run it is executing."""
         return await self._unary(
-            "cancel_run", m.CancelRunRequest(run_id=run_id), _cancel_reply, timeout
+            "cancel_run", m.CancelRunRequest(run_id=run_id), _cancel_reply, timeout, control=True
         )
 
     async def evaluate_schedule(

@@ -19,8 +19,11 @@ import msgspec
 PROTOCOL_VERSION = 1
 
 # Large payloads (snapshots of 10,000 assets) are sliced into chunks well under
-# grpclib's default 4 MiB message limit.
+# the 4 MiB message limit gRPC peers customarily keep.
 CHUNK_SIZE = 1024 * 1024
+# The largest request message a code server accepts unless told otherwise
+# (`runtime api grpc --max-request-bytes`); see runtime.protocol.request_guard.
+DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 
 class Message(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True):
@@ -215,8 +218,9 @@ class ExecuteRunRequest(Message, kw_only=True, frozen=True):
     # stored outputs instead of being recomputed.
     parent_run_id: str | None = None
     reused_steps: list[str] = []
-    # Where the filesystem IO manager keeps outputs (under RUNTIME_HOME).
-    storage_dir: str | None = None
+    # (No storage directory: the code server keeps outputs under its own
+    # storage root, never one a client names. A `storage_dir` an older host
+    # still sends is an unknown field, ignored when decoded.)
     # The name of an executor registered in the code server
     # (runtime.execution.executors: "in_process", "multiprocess", ...) and its
     # options; a name the server does not know ends the run with a

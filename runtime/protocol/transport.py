@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from grpclib.client import Channel
     from grpclib.server import Server
 
+    from runtime.protocol.request_guard import RequestGuard
+
 
 class ListenError(OSError):
     """The server could not bind its address (in use, no permission, socket path too long)."""
@@ -103,9 +105,10 @@ async def serve(
     port: int | None = None,
     path: str | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    guard: RequestGuard | None = None,
 ) -> AsyncIterator[BoundServer]:
     """Listen on TCP `host:port` (port 0 picks a free one) or on a Unix socket `path`,
-    with TLS when `ssl_context` is given.
+    with TLS when `ssl_context` is given; `guard` checks every request's token and size.
 
     On exit the server stops accepting, cancels running handlers and waits for
     them, shielded from cancellation; the Unix socket file is removed. Raises
@@ -126,6 +129,8 @@ async def serve(
         bound_host, bound_port = sock.getsockname()[:2]
         address = format_address(host=bound_host, port=bound_port)
     server = Server(list(handlers))
+    if guard is not None:
+        guard.attach(server)
     try:
         await server.start(sock=sock, ssl=ssl_context)
     except BaseException:

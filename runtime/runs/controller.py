@@ -194,7 +194,6 @@ class RunController:
             step_selection=step_selection,
             parent_run_id=parent_run_id,
             reused_steps=reused_steps or [],
-            storage_dir=str(self._instance.artifacts_dir),
             executor=executor.kind,
             executor_config=dict(executor.options),
             max_concurrent=executor.max_concurrent,

@@ -35,6 +35,11 @@ logger = logging.getLogger("runtime.server")
 # How often the load status file is refreshed while user code imports.
 STATUS_FILE_INTERVAL = 0.1
 LOAD_ERROR_EXIT_STATUS = 1
+# How to accept larger requests, for the message that refuses one.
+LIMIT_HINT = (
+    "start the code server with a larger `--max-request-bytes` (a managed location: "
+    "`max_request_bytes` in the workspace's SupervisorOptions)"
+)
 
 
 class StopRequest:
@@ -82,6 +87,7 @@ def run_server(options: ServerOptions) -> int:
 
 
 async def _serve(options: ServerOptions) -> int:
+    from runtime.protocol.request_guard import RequestGuard
     from runtime.protocol.transport import serve
     from runtime.server.heartbeat import HeartbeatWatchdog
     from runtime.server.runs import CodeServerRuns
@@ -112,7 +118,12 @@ async def _serve(options: ServerOptions) -> int:
             request_stop=lambda grace: stop.request("a Shutdown request", grace_seconds=grace),
             watchdog=watchdog,
         )
-        runs = service.runs = CodeServerRuns()
+        runs = service.runs = CodeServerRuns(storage_dir=options.storage_dir)
+        guard = RequestGuard(
+            auth_token=options.auth_token,
+            max_request_bytes=options.max_request_bytes,
+            limit_hint=LIMIT_HINT,
+        )
         async with (
             runs,
             serve(
@@ -121,6 +132,7 @@ async def _serve(options: ServerOptions) -> int:
                 port=options.port,
                 path=options.socket,
                 ssl_context=_ssl_context(options),
+                guard=guard,
             ) as bound,
         ):
             ready = ReadyInfo(address=bound.address, pid=os.getpid(), server_id=server_id)

@@ -6,7 +6,8 @@ Each run executes in this object's task group, not in the RPC handler that
 streams it: the handler only drains the run's event buffer, so a client that
 goes away cancels the run instead of leaving half a task group behind.
 Leaving the `async with` cancels the runs still in flight (the server waited
-for them first, up to its shutdown grace).
+for them first, up to its shutdown grace). Outputs are stored under the
+server's own storage root (runtime.server.storage), whatever the request says.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ class _ActiveRun:
     done: anyio.Event = field(default_factory=anyio.Event)
 
 
-def job_run_request(request: m.ExecuteRunRequest) -> JobRunRequest:
-    """The engine's form of a wire ExecuteRunRequest."""
+def job_run_request(request: m.ExecuteRunRequest, storage_dir: str | None) -> JobRunRequest:
+    """The engine's form of a wire ExecuteRunRequest, its outputs kept under `storage_dir`."""
     from runtime.execution.job_run import JobRunRequest
 
     return JobRunRequest(
@@ -52,7 +53,7 @@ def job_run_request(request: m.ExecuteRunRequest) -> JobRunRequest:
         step_selection=request.step_selection,
         reused_steps=request.reused_steps,
         parent_run_id=request.parent_run_id,
-        storage_dir=request.storage_dir,
+        storage_dir=storage_dir,
         executor=request.executor,
         executor_config=request.executor_config,
         max_concurrent=request.max_concurrent,
@@ -69,7 +70,9 @@ class CodeServerRuns:
     have not ended yet. Enter and leave it in the same task.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, storage_dir: str | None = None) -> None:
+        # The absolute storage root of this server (None: outputs in memory only).
+        self._storage_dir = storage_dir
         self._runs: dict[str, _ActiveRun] = {}
         self._task_group: TaskGroup | None = None
         self._closed = False
@@ -143,10 +146,21 @@ class CodeServerRuns:
             raise ExecutionError(
                 f"Run {request.run_id!r} is already executing in this code server."
             )
+        engine_request = job_run_request(request, self._storage_dir)
+        if request.reused_steps and self._storage_dir is None:
+            yield _refusal_batch(
+                engine_request,
+                ExecutionError(
+                    f"it reuses the stored outputs of steps {', '.join(request.reused_steps)}, "
+                    "but this code server keeps run outputs in memory only (it was started "
+                    "without --storage-dir), so it cannot re-execute from stored outputs"
+                ),
+            )
+            return
         buffer = EventBuffer()
         active = _ActiveRun(request.run_id, CancelToken())
         self._runs[request.run_id] = active
-        self._task_group.start_soon(self._run, job_run_request(request), repository, buffer, active)
+        self._task_group.start_soon(self._run, engine_request, repository, buffer, active)
         try:
             async for events in buffer.batches():
                 yield m.EventBatch(events=events)
@@ -185,3 +199,13 @@ class CodeServerRuns:
             active.done.set()
             self._runs.pop(request.run_id, None)
             buffer.close()
+
+
+def _refusal_batch(request: JobRunRequest, why: Exception) -> m.EventBatch:
+    """The one RUN_FAILURE of a run this server will not start, saying why."""
+    from runtime.execution.job_run import refuse_run
+    from runtime.protocol.run_log import ListSink
+
+    sink = ListSink()
+    refuse_run(request, sink, why)
+    return m.EventBatch(events=sink.events)

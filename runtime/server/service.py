@@ -5,7 +5,9 @@ state kept on the event loop and never wait on user code. GetSnapshot waits
 for a lazy load to end, then streams the pre-encoded snapshot in chunks.
 Schedules and sensors are evaluated by runtime.server.ticks (user code in a
 thread unless it is async). Every request's protocol version is checked before
-its payload is decoded.
+its payload is decoded (its token and size were checked before that, by
+runtime.protocol.request_guard); run ids must be plain ids, since they name
+directories under the server's storage root.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from runtime.errors import UnknownDefinitionError
 from runtime.protocol import messages as m
 from runtime.protocol._generated.runtime_api import CodeLocationBase, Envelope
 from runtime.protocol.envelope import split_into_chunks, wrap
+from runtime.server.storage import check_plain_id
 from runtime.server.ticks import evaluate_schedule, evaluate_sensor
 from runtime.version import __version__
 
@@ -222,6 +225,7 @@ class CodeLocationService(CodeLocationBase):
 
     async def execute_run(self, envelope: Envelope) -> AsyncIterator[Envelope]:
         request = self._open(envelope, _execute_run)
+        _check_run_ids(request)
         runs = self._run_handler("ExecuteRun")
         repository = await self._loaded_repository("ExecuteRun")
         task = asyncio.current_task()
@@ -255,3 +259,12 @@ class CodeLocationService(CodeLocationBase):
             return wrap(await evaluate_sensor(repository, request))
         except UnknownDefinitionError as exc:
             raise GRPCError(Status.NOT_FOUND, str(exc)) from exc
+
+
+def _check_run_ids(request: m.ExecuteRunRequest) -> None:
+    """INVALID_ARGUMENT unless the run id and parent run id are plain ids."""
+    problem = check_plain_id(request.run_id, "The run id")
+    if problem is None and request.parent_run_id is not None:
+        problem = check_plain_id(request.parent_run_id, "The parent run id")
+    if problem is not None:
+        raise GRPCError(Status.INVALID_ARGUMENT, f"ExecuteRun refused: {problem}.")

@@ -18,6 +18,7 @@ import msgspec
 
 from runtime.config_file import YamlDocument, format_config_path, read_yaml_document
 from runtime.errors import WorkspaceConfigError
+from runtime.protocol.auth import AuthToken
 from runtime.workspace.spec import LocationKind, LocationSpec
 
 __all__ = [
@@ -67,6 +68,8 @@ class _GrpcServer(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     socket: NonEmpty | None = None
     location_name: NonEmpty | None = None
     ssl: bool = False
+    # Best as `{env: VAR}`: a token written here is readable by whoever reads the file.
+    auth_token: NonEmpty | None = None
 
 
 class _Entry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -126,9 +129,13 @@ def grpc_server_spec(
     socket: str | None,
     location_name: str | None = None,
     ssl: bool = False,
+    auth_token: AuthToken | str | None = None,
     origin: str = "",
 ) -> LocationSpec:
-    """A remote location; named ``host:port`` or ``host:socket`` unless ``location_name`` is set."""
+    """A remote location; named ``host:port`` or ``host:socket`` unless ``location_name`` is set.
+
+    ``auth_token`` is the server's shared secret (None: $RUNTIME_CODE_SERVER_TOKEN, if set).
+    """
     name = location_name or f"{host}:{socket if socket is not None else port}"
     return LocationSpec(
         name=name,
@@ -137,6 +144,7 @@ def grpc_server_spec(
         port=port,
         socket=socket,
         ssl=ssl,
+        auth_token=AuthToken(auth_token) if isinstance(auth_token, str) else auth_token,
         origin=origin,
     )
 
@@ -350,5 +358,6 @@ def _grpc_spec(
         socket=socket,
         location_name=server.location_name,
         ssl=server.ssl,
+        auth_token=server.auth_token,
         origin=origin,
     )

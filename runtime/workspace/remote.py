@@ -3,7 +3,8 @@
 Connect, fetch the snapshot, then poll the server's id: a new id means the
 server restarted (maybe with new code), so the snapshot is fetched again. An
 unreachable server puts the location in error, naming the address, and is
-retried with backoff; `reload()` refreshes at once.
+retried with backoff, and so is one that refuses the token (missing or
+wrong); `reload()` refreshes at once.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class RemoteSupervisor:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Connect and fetch, then keep the snapshot current until cancelled."""
+        from runtime.protocol.auth import token_from_environment
         from runtime.protocol.client import CodeLocationClient
 
         spec = self._location.spec
@@ -61,10 +63,13 @@ class RemoteSupervisor:
         self._inbox_send = send
         self._location._attach(self)
         try:
+            token = spec.auth_token or token_from_environment()
             if spec.socket is not None:
-                client = CodeLocationClient(socket=spec.socket, ssl=spec.ssl)
+                client = CodeLocationClient(socket=spec.socket, ssl=spec.ssl, auth_token=token)
             else:
-                client = CodeLocationClient(spec.host or "127.0.0.1", spec.port, ssl=spec.ssl)
+                client = CodeLocationClient(
+                    spec.host or "127.0.0.1", spec.port, ssl=spec.ssl, auth_token=token
+                )
             async with send, receive, client:
                 task_status.started()
                 await self._refresh(client, "loading")

@@ -12,6 +12,7 @@ from typing import Literal
 import msgspec
 
 from runtime.process.target import CodeServerTarget
+from runtime.protocol.auth import AuthToken
 
 LocationKind = Literal["python_file", "python_module", "python_package", "grpc_server"]
 
@@ -31,6 +32,9 @@ class LocationSpec(msgspec.Struct, frozen=True, kw_only=True):
     port: int | None = None
     socket: str | None = None
     ssl: bool = False
+    # grpc_server locations: the server's shared secret, sent with every call;
+    # None sends $RUNTIME_CODE_SERVER_TOKEN when that is set.
+    auth_token: AuthToken | None = None
     # Where it was declared, for messages: "workspace.yaml line 4" or "command line".
     origin: str = ""
 

@@ -14,6 +14,7 @@ from runtime.errors import CodeLocationError, ProtocolVersionError
 from runtime.protocol._generated.runtime_api import CodeLocationBase, CodeLocationStub, Envelope
 from runtime.protocol.client import CodeLocationClient
 from runtime.protocol.envelope import wrap
+from runtime.protocol.auth import TOKEN_METADATA_KEY
 from runtime.protocol.messages import PROTOCOL_VERSION, PingReply
 from runtime.protocol.transport import open_channel, serve
 from tests.helpers_server import start_code_server
@@ -95,7 +96,8 @@ async def test_code_server_refuses_a_request_from_another_version(tmp_path: Path
     socket_path = tmp_path / "s.sock"
     async with start_code_server("-f", HELLO, "--socket", str(socket_path)) as server:
         async with open_channel(path=str(socket_path)) as channel:
-            stub = CodeLocationStub(channel)
+            assert server.auth_token is not None
+            stub = CodeLocationStub(channel, metadata={TOKEN_METADATA_KEY: server.auth_token})
             odd = Envelope(protocol_version=PROTOCOL_VERSION + 7, payload=b"")
             with pytest.raises(GRPCError) as caught:
                 await stub.ping(odd, timeout=5)

@@ -103,7 +103,11 @@ async def test_bad_executor_options_and_io_settings_are_refused_with_their_reaso
     message = only_failure(zero_pool, first_sequence=1)
     assert "The limit of pool 'db' must be >= 1, got 0 for run 'r2'." in message
     message = only_failure(no_storage, first_sequence=1)
-    assert "Run 'r3' reuses the outputs of steps guarded but names no storage_dir" in message
+    assert message == (
+        "Run 'r3' of job 'locked' could not start: it reuses the stored outputs of steps "
+        "guarded, but this code server keeps run outputs in memory only (it was started "
+        "without --storage-dir), so it cannot re-execute from stored outputs"
+    )
     message = only_failure(unnumbered, first_sequence=1)
     assert "first_sequence must be >= 1, got 0 for run 'r4'." in message
     message = only_failure(unknown_executor, first_sequence=1)
@@ -123,10 +127,9 @@ async def test_unpicklable_outputs_and_unlimited_pools_are_engine_events(
     location: Path, tmp_path: Path
 ) -> None:
     storage = tmp_path / "storage"
-    async with start_code_server("--python-file", str(location), "--port", "0") as server:
-        events = await collect(
-            server, m.ExecuteRunRequest(run_id="r1", job_name="locked", storage_dir=str(storage))
-        )
+    args = ("--python-file", str(location), "--port", "0", "--storage-dir", str(storage))
+    async with start_code_server(*args) as server:
+        events = await collect(server, m.ExecuteRunRequest(run_id="r1", job_name="locked"))
     assert events[0].event_type == "RUN_START" and events[-1].event_type == "RUN_SUCCESS"
     messages = []
     for event in events:

@@ -92,10 +92,10 @@ async def test_execute_run_streams_every_event_in_order_and_stores_outputs(
         run_id="run-1",
         job_name="__ASSET_JOB",
         run_config={"ops": {"total": {"config": {"factor": 10}}}},
-        storage_dir=str(storage),
         first_sequence=2,
     )
-    async with start_code_server("--python-file", str(location), "--port", "0") as server:
+    args = ("--python-file", str(location), "--port", "0", "--storage-dir", str(storage))
+    async with start_code_server(*args) as server:
         events = await collect(server, request)
     assert [e.sequence for e in events] == list(range(2, len(events) + 2))
     assert events[0].event_type == "RUN_START" and events[-1].event_type == "RUN_SUCCESS"
@@ -125,12 +125,10 @@ async def test_re_execution_reads_reused_outputs_from_the_parent_run(
 ) -> None:
     storage = tmp_path / "storage"
     config = {"ops": {"total": {"config": {"factor": 2}}}}
-    async with start_code_server("--python-file", str(location), "--port", "0") as server:
+    args = ("--python-file", str(location), "--port", "0", "--storage-dir", str(storage))
+    async with start_code_server(*args) as server:
         first = await collect(
-            server,
-            m.ExecuteRunRequest(
-                run_id="parent", job_name="__ASSET_JOB", run_config=config, storage_dir=str(storage)
-            ),
+            server, m.ExecuteRunRequest(run_id="parent", job_name="__ASSET_JOB", run_config=config)
         )
         second = await collect(
             server,
@@ -138,7 +136,6 @@ async def test_re_execution_reads_reused_outputs_from_the_parent_run(
                 run_id="child",
                 job_name="__ASSET_JOB",
                 run_config={"ops": {"total": {"config": {"factor": 5}}}},
-                storage_dir=str(storage),
                 parent_run_id="parent",
                 reused_steps=["numbers"],
             ),

@@ -32,7 +32,9 @@ async def test_grpc_server_location_over_tcp(
 ) -> None:
     file = user_code(tmp_path, "remote.py", HELLO)
     async with standalone_server("--python-file", str(file), "--port", "0") as server:
-        spec = grpc_server_spec(host="127.0.0.1", port=server.port, socket=None)
+        spec = grpc_server_spec(
+            host="127.0.0.1", port=server.port, socket=None, auth_token=server.auth_token
+        )
         async with Workspace.from_specs([spec], options=fast_options) as ws:
             location = ws.location(f"127.0.0.1:{server.port}")
             assert not location.is_managed
@@ -104,7 +106,12 @@ async def test_ssl_flag_makes_the_connection_tls(
     file = user_code(tmp_path, "plain.py", HELLO)
     async with standalone_server("--python-file", str(file), "--port", "0") as server:
         spec = grpc_server_spec(
-            host="127.0.0.1", port=server.port, socket=None, ssl=True, location_name="tls"
+            host="127.0.0.1",
+            port=server.port,
+            socket=None,
+            ssl=True,
+            location_name="tls",
+            auth_token=server.auth_token,
         )
         async with Workspace.from_specs([spec], options=fast_options) as ws:
             location = ws.location("tls")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,7 +61,13 @@ async def test_a_tls_location_loads_and_runs_when_its_ca_is_trusted(
     monkeypatch.setenv("SSL_CERT_FILE", str(certificates["ca"]))
     tls = ("--ssl-certfile", str(certificates["cert"]), "--ssl-keyfile", str(certificates["key"]))
     async with start_code_server("-f", str(HELLO), "-p", "0", *tls) as server:
-        spec = grpc_server_spec(host="127.0.0.1", port=_port(server.address), socket=None, ssl=True)
+        spec = grpc_server_spec(
+            host="127.0.0.1",
+            port=_port(server.address),
+            socket=None,
+            ssl=True,
+            auth_token=server.auth_token,
+        )
         async with Workspace.from_specs([spec], options=fast_options) as ws:
             location = ws.locations[spec.name]
             assert location.status == "loaded", location.error
@@ -80,7 +87,13 @@ async def test_an_untrusted_certificate_is_an_error_naming_the_address(
     (tmp_path / "empty.pem").write_text("")
     tls = ("--ssl-certfile", str(certificates["cert"]), "--ssl-keyfile", str(certificates["key"]))
     async with start_code_server("-f", str(HELLO), "-p", "0", *tls) as server:
-        spec = grpc_server_spec(host="127.0.0.1", port=_port(server.address), socket=None, ssl=True)
+        spec = grpc_server_spec(
+            host="127.0.0.1",
+            port=_port(server.address),
+            socket=None,
+            ssl=True,
+            auth_token=server.auth_token,
+        )
         async with Workspace.from_specs([spec], options=fast_options) as ws:
             location = ws.locations[spec.name]
             assert location.status == "error"
@@ -94,7 +107,9 @@ async def test_plain_text_to_a_tls_server_is_an_error(
 ) -> None:
     tls = ("--ssl-certfile", str(certificates["cert"]), "--ssl-keyfile", str(certificates["key"]))
     async with start_code_server("-f", str(HELLO), "-p", "0", *tls) as server:
-        spec = grpc_server_spec(host="127.0.0.1", port=_port(server.address), socket=None)
+        spec = grpc_server_spec(
+            host="127.0.0.1", port=_port(server.address), socket=None, auth_token=server.auth_token
+        )
         async with Workspace.from_specs([spec], options=fast_options) as ws:
             location = ws.locations[spec.name]
             assert location.status == "error"
@@ -110,6 +125,7 @@ def test_a_bad_certificate_is_one_clear_line(tmp_path: Path) -> None:
         [sys.executable, "-m", "runtime", "api", "grpc", "-f", str(HELLO), "-p", "0",
          "--ssl-certfile", str(missing)],
         capture_output=True, text=True, timeout=60,
+        env={**os.environ, "RUNTIME_CODE_SERVER_TOKEN": "a-test-token"},
     )  # fmt: skip
     assert result.returncode == 1
     assert f"cannot serve TLS with certificate {missing}" in result.stderr

@@ -91,8 +91,10 @@ async def eventually(predicate: Callable[[], bool], seconds: float = 5.0) -> Non
 class StandaloneServer:
     """A `runtime api grpc` process started by a test, as a grpc_server location would be."""
 
-    def __init__(self, process: Process, ready: dict[str, Any]) -> None:
+    def __init__(self, process: Process, ready: dict[str, Any], auth_token: str | None) -> None:
         self.process = process
+        # The server's token, by environment; grpc_server specs pass it as auth_token.
+        self.auth_token = auth_token
         self.address: str = ready["address"]
         self.pid: int = ready["pid"]
         self.server_id: str = ready["server_id"]
@@ -104,18 +106,28 @@ class StandaloneServer:
 
 @asynccontextmanager
 async def standalone_server(*args: str) -> AsyncIterator[StandaloneServer]:
-    """Start `python -m runtime api grpc ARGS...`, wait for its ready line, always kill it."""
+    """Start `python -m runtime api grpc ARGS...`, wait for its ready line, always kill it.
+
+    A server on a --port gets a fresh token in its environment (`server.auth_token`).
+    """
     import json
+    import os
+    import secrets
     import subprocess
     import sys
+
+    from runtime.protocol.auth import TOKEN_ENV_VAR
 
     import anyio
     from anyio.streams.buffered import BufferedByteReceiveStream
 
+    token = secrets.token_urlsafe(16) if "--port" in args else None
+    env = {key: value for key, value in os.environ.items() if key != TOKEN_ENV_VAR}
     process = await anyio.open_process(
         [sys.executable, "-m", "runtime", "api", "grpc", *args],
         stdin=subprocess.DEVNULL,
         stderr=None,
+        env={**env, TOKEN_ENV_VAR: token} if token else env,
     )
     try:
         assert process.stdout is not None
@@ -125,7 +137,7 @@ async def standalone_server(*args: str) -> AsyncIterator[StandaloneServer]:
                 line = (await lines.receive_until(b"\n", 1 << 20)).decode()
                 if line.startswith("RUNTIME_CODE_SERVER_READY "):
                     break
-        yield StandaloneServer(process, json.loads(line.partition(" ")[2]))
+        yield StandaloneServer(process, json.loads(line.partition(" ")[2]), token)
     finally:
         with anyio.CancelScope(shield=True):
             if process.returncode is None:
