@@ -172,7 +172,8 @@ class CodeLocationClient:
                 raise TimeoutError(
                     f"{self._peer} did not answer {rpc} within {timeout} s."
                 ) from exc
-            raise CodeLocationError(f"{self._peer} failed {rpc} ({status}): {detail}") from exc
+            verb = "refused" if status in ("UNAUTHENTICATED", "RESOURCE_EXHAUSTED") else "failed"
+            raise CodeLocationError(f"{self._peer} {verb} {rpc} ({status}): {detail}") from exc
         except TimeoutError as exc:  # grpclib's client-side deadline (asyncio.TimeoutError)
             raise TimeoutError(f"{self._peer} did not answer {rpc} within {timeout} s.") from exc
         except (

@@ -120,6 +120,12 @@ class CodeLocationService(CodeLocationBase):
             raise GRPCError(
                 Status.INVALID_ARGUMENT, f"The request payload could not be decoded: {exc}."
             ) from exc
+        except RecursionError as exc:
+            # msgspec's own guard against payloads nested thousands of levels deep.
+            raise GRPCError(
+                Status.INVALID_ARGUMENT,
+                "The request payload could not be decoded: it is nested too deeply.",
+            ) from exc
 
     async def _loaded_repository(self, rpc: str) -> RepositoryDefinition:
         """The repository once loading ended; UNAVAILABLE with the load error if it failed."""

@@ -12,9 +12,9 @@ from grpclib.exceptions import GRPCError
 
 from runtime.errors import CodeLocationError, ProtocolVersionError
 from runtime.protocol._generated.runtime_api import CodeLocationBase, CodeLocationStub, Envelope
+from runtime.protocol.auth import TOKEN_METADATA_KEY
 from runtime.protocol.client import CodeLocationClient
 from runtime.protocol.envelope import wrap
-from runtime.protocol.auth import TOKEN_METADATA_KEY
 from runtime.protocol.messages import PROTOCOL_VERSION, PingReply
 from runtime.protocol.transport import open_channel, serve
 from tests.helpers_server import start_code_server

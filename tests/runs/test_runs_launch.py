@@ -196,7 +196,10 @@ async def test_run_workers_are_refused_for_grpc_server_locations(
     hello = Path(__file__).resolve().parents[2] / "examples" / "hello_world" / "definitions.py"
     async with start_code_server("-f", str(hello), "-p", "0") as server:
         spec = grpc_server_spec(
-            host="127.0.0.1", port=int(server.address.rpartition(":")[2]), socket=None
+            host="127.0.0.1",
+            port=int(server.address.rpartition(":")[2]),
+            socket=None,
+            auth_token=server.auth_token,
         )
         async with Workspace.from_specs(
             [spec], options=fast_options, instance=Instance.ephemeral()

@@ -116,10 +116,10 @@ async def standalone_server(*args: str) -> AsyncIterator[StandaloneServer]:
     import subprocess
     import sys
 
-    from runtime.protocol.auth import TOKEN_ENV_VAR
-
     import anyio
     from anyio.streams.buffered import BufferedByteReceiveStream
+
+    from runtime.protocol.auth import TOKEN_ENV_VAR
 
     token = secrets.token_urlsafe(16) if "--port" in args else None
     env = {key: value for key, value in os.environ.items() if key != TOKEN_ENV_VAR}
