@@ -1,6 +1,6 @@
 """Hello world: a whole code location in one file.
 
-Serve it:   runtime api grpc --python-file examples/hello_world/definitions.py --port 4000
+Serve it:   RUNTIME_CODE_SERVER_TOKEN=<secret> runtime api grpc --python-file examples/hello_world/definitions.py --port 4000
 Or see it:  python examples/demo.py
 """
 

@@ -2,8 +2,8 @@
 
 Building a job can be expensive (reading config, importing a heavy library);
 a lazy repository defers it: the dict maps each name to a zero-argument
-function. Serve it:
-    runtime api grpc --python-file examples/lazy_repository/repo.py --port 4000
+function. Serve it (a TCP port needs a token):
+    RUNTIME_CODE_SERVER_TOKEN=<secret> runtime api grpc --python-file examples/lazy_repository/repo.py --port 4000
 """
 
 from __future__ import annotations

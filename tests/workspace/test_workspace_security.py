@@ -214,3 +214,17 @@ async def test_150_runs_at_once_in_one_location_all_succeed_and_heartbeats_flow(
         release.touch()
         results = [await handle.wait() for handle in handles]
     assert [result.status for result in results] == ["SUCCESS"] * runs
+
+
+async def test_a_managed_locations_request_limit_is_a_setting(
+    tmp_path: Path, fast_options: SupervisorOptions
+) -> None:
+    file = user_code(tmp_path, "hello.py", HELLO)
+    options = dataclasses.replace(fast_options, max_request_bytes=64 * 1024)
+    async with Workspace.from_targets(
+        python_files=[file], options=options, instance=Instance.ephemeral()
+    ) as ws:
+        with pytest.raises(CodeLocationError) as caught:
+            await ws.launch_run(job="greet", run_config={"x": "y" * 100_000})
+        assert (await (await ws.launch_run(job="greet")).wait()).status == "SUCCESS"
+    assert "more than this code server accepts (65,536 bytes)" in str(caught.value)

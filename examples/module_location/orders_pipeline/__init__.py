@@ -1,6 +1,7 @@
 """orders_pipeline: a code location whose assets live in submodules.
 
-Serve it as a package or a module, from examples/module_location:
+Serve it as a package or a module, from examples/module_location (a TCP port needs a
+token: set RUNTIME_CODE_SERVER_TOKEN, or pass --auth-token-file):
     runtime api grpc --package-name orders_pipeline --working-directory examples/module_location --port 4000
     runtime api grpc --module-name orders_pipeline --working-directory examples/module_location --port 4000
 """
