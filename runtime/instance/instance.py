@@ -34,12 +34,11 @@ from runtime.instance.home import (
 )
 from runtime.instance.records import RunRecord, RunStatus
 from runtime.instance.storage.registry import StorageRegistry
+from runtime.resource import OpenedResource
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Collection
-    from types import TracebackType
-    from typing import Self
 
     from runtime.instance.config import QueuedRunCoordinatorConfig, RunCoordinatorConfig
     from runtime.instance.daemon_records import (
@@ -58,7 +57,7 @@ __all__ = ["ARTIFACTS_DIR_NAME", "DEFAULT_HOME_DIR", "HOME_ENV_VAR", "Instance",
 ARTIFACTS_DIR_NAME = "storage"
 
 
-class Instance:
+class Instance(OpenedResource):
     """Where runs and their events live: a home directory, its instance.yaml and its storage.
 
     Build one, then open it with `async with`, which creates the home if need be,
@@ -448,18 +447,6 @@ class Instance:
         return await self.storage.get_daemon_heartbeats()
 
     # --- life -------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     @property
     def is_open(self) -> bool:
