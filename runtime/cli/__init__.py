@@ -23,6 +23,10 @@ COMMAND_MODULES: dict[str, str] = {
     "job": "runtime.cli.job_cmd",
     "run": "runtime.cli.run_cmd",
     "instance": "runtime.cli.instance_cmd",
+    "daemon": "runtime.cli.daemon_cmd",
+    "schedule": "runtime.cli.schedule_cmd",
+    "sensor": "runtime.cli.sensor_cmd",
+    "dev": "runtime.cli.dev_cmd",
 }
 
 

@@ -23,8 +23,10 @@ if TYPE_CHECKING:
     from anyio.abc import TaskStatus
 
     from runtime.daemon.context import DaemonContext
+    from runtime.instance.daemon_records import Lease
+    from runtime.instance.instance import Instance
 
-__all__ = ["DAEMON_LEASE", "DaemonLease"]
+__all__ = ["DAEMON_LEASE", "DaemonLease", "describe_holder"]
 
 logger = logging.getLogger("runtime.daemon")
 
@@ -92,19 +94,24 @@ class DaemonLease:
             await self._ctx.instance.storage.release_lease(DAEMON_LEASE, self.holder)
 
     async def _describe_holder(self) -> str:
-        instance = self._ctx.instance
-        now = time.time()
-        lease = await instance.storage.get_lease(DAEMON_LEASE)
+        lease = await self._ctx.instance.storage.get_lease(DAEMON_LEASE)
         if lease is None:
             return "another daemon just took the lease."
-        beats = [
-            beat.last_heartbeat_at
-            for beat in await instance.get_daemon_heartbeats()
-            if beat.info.get("holder") == lease.holder
-        ]
-        seen = f"last heartbeat {now - max(beats):.0f} s ago" if beats else "no heartbeat yet"
-        return (
-            f"another daemon is running on the instance at {instance.home}: {lease.holder}, "
-            f"{seen}; stop it first, or start this one after its heartbeat is "
-            f"{self._ctx.options.heartbeat_timeout:g} s stale (in {max(0.0, lease.expires_at - now):.0f} s)."
-        )
+        return await describe_holder(self._ctx.instance, lease)
+
+
+async def describe_holder(instance: Instance, lease: Lease) -> str:
+    """`another daemon is running on the instance at ...: HOLDER, last heartbeat N s ago; ...`."""
+    now = time.time()
+    beats = [
+        beat.last_heartbeat_at
+        for beat in await instance.get_daemon_heartbeats()
+        if beat.info.get("holder") == lease.holder
+    ]
+    seen = f"last heartbeat {now - max(beats):.0f} s ago" if beats else "no heartbeat yet"
+    left = max(0.0, lease.expires_at - now)
+    return (
+        f"another daemon is running on the instance at {instance.home}: {lease.holder}, "
+        f"{seen}; stop it first, or start this one once its heartbeat is stale "
+        f"(its lease lapses in {left:.0f} s)."
+    )
