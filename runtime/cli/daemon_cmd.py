@@ -151,8 +151,10 @@ async def refuse_if_a_daemon_runs(instance: Instance) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     options = daemon_options(args)
+    if options is None:
+        return 1
     specs = specs_from_args(args)
-    if specs is None or options is None:
+    if specs is None:
         return 1
     configure_logging()
     return run_until_signalled("runtime daemon", lambda scope: _daemon(specs, args, options))

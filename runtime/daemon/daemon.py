@@ -135,7 +135,13 @@ class Daemon:
                 # Ticks in flight store how they ended; then every loop is gone.
                 tg.cancel_scope.cancel()
                 tg.cancel_scope.shield = True
-                await tg.__aexit__(None, None, None)
+                try:
+                    await tg.__aexit__(None, None, None)
+                except BaseExceptionGroup as group:
+                    # One loop's error (the lease lost) is the daemon's, not a group's.
+                    if len(group.exceptions) == 1:
+                        raise group.exceptions[0] from None
+                    raise
         finally:
             if self._lease is not None:
                 with anyio.CancelScope(shield=True):

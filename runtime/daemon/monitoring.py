@@ -6,8 +6,8 @@ Every `monitor_interval`:
   failed with the reason naming the pid (`Instance.fail_orphaned_runs`), so a
   killed host or run worker never leaves a run STARTED forever;
 - a run STARTING for longer than `start_timeout` (its host never got it going,
-  or its host is on another machine and silent) is failed saying so, and a
-  cancel request tells a host that is still alive to let it go;
+  or its host is on another machine and silent) gets a cancel request, so a
+  host that is alive after all lets it go, and is failed saying so;
 - a run that carries `runtime/max_runtime_seconds` (or Dagster's
   `dagster/max_runtime`) and has been in flight longer than that since it
   started gets a cancel request (`Instance.request_cancel`) whose
@@ -102,13 +102,14 @@ class RunMonitorLoop:
             return
         host = run.host.describe() if run.host is not None else "no recorded host"
         reason = (
-            f"The run was STARTING for {waited:.0f} s, longer than the daemon's start timeout "
+            f"The run was STARTING for {waited:.1f} s, longer than the daemon's start timeout "
             f"of {timeout:g} s; its host ({host}) never started it."
         )
+        # First, so a host that is alive after all lets the run go instead of starting it
+        # late (a finished run takes no cancel request).
+        await self._ctx.instance.request_cancel(run.run_id, requested_by=_daemon(reason))
         if await self._ctx.instance.fail_run(run, reason):
             logger.warning("run %s failed: %s", run.run_id, reason)
-            # A host that is alive after all lets it go instead of starting it late.
-            await self._ctx.instance.request_cancel(run.run_id, requested_by=_daemon(reason))
 
     async def _check_runtime(self, run: RunRecord, now: float) -> None:
         if run.run_id in self._cancelled:
