@@ -203,7 +203,7 @@ def test_a_name_in_two_locations_needs_a_location(location: Path, tmp_path: Path
     chosen = runtime_cli(
         "sensor",
         "start",
-        "new_files",
+        "broken",
         "-l",
         "other",
         "-f",
