@@ -317,7 +317,7 @@ async def _cursor(args: argparse.Namespace, kind: str, ws: Workspace, instance: 
 def _row(
     instigator: Instigator, state: InstigatorState | None, last: TickRecord | None
 ) -> dict[str, Any]:
-    from runtime.daemon.instigators import STATUS_SOURCE, effective_status
+    from runtime.daemon.instigators import chosen_by_hand, effective_status
 
     row: dict[str, Any] = {
         "kind": str(instigator.kind),
@@ -326,9 +326,7 @@ def _row(
         "job": instigator.job_name,
         "description": instigator.description,
         "status": str(effective_status(instigator, state)),
-        "status_source": "user"
-        if state is not None and state.data.get(STATUS_SOURCE) == "user"
-        else "default",
+        "status_source": "user" if chosen_by_hand(state) else "default",
         "default_status": instigator.default_status,
         "last_tick": _tick_row(last) if last is not None else None,
     }

@@ -3,10 +3,12 @@ what the instance stores about each, and whether it is running.
 
 Whether an instigator runs is its definition's `default_status` until someone
 starts or stops it; from then on the stored choice wins (the state's
-`status_source` is "user"). What the daemon itself keeps in the state (a
-sensor's cursor and last tick, a schedule's last cron time and since when it
-runs) never changes that choice: every write re-reads the stored state and
-changes only its own fields.
+`status_source` is "user"). A status stored other than the one the
+daemon stored as the default (the web API's start and stop store a status
+as it is) is a choice too. What the daemon itself keeps in the
+state (a sensor's cursor and last tick, a schedule's last cron time and since
+when it runs) never changes that choice: every write re-reads the stored
+state and changes only its own fields.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "RUNNING_SINCE",
     "STATUS_SOURCE",
     "Instigator",
+    "chosen_by_hand",
     "effective_status",
     "find_instigator",
     "list_instigators",
@@ -45,6 +48,7 @@ __all__ = [
 
 # InstigatorState.data keys.
 STATUS_SOURCE = "status_source"  # "user" once started or stopped by hand, else "default"
+DEFAULT_WRITTEN = "default_status"  # the status the daemon stored because it was the default
 RUNNING_SINCE = "running_since"  # a schedule fires only for cron times after this
 
 
@@ -156,9 +160,19 @@ def find_instigator(
     )
 
 
+def chosen_by_hand(state: InstigatorState | None) -> bool:
+    """True once someone started or stopped the instigator: here (`set_status`), or by
+    storing a status other than the default the daemon stored (the web API does that)."""
+    if state is None:
+        return False
+    if state.data.get(STATUS_SOURCE) == "user":
+        return True
+    return state.data.get(DEFAULT_WRITTEN) != str(state.status)
+
+
 def effective_status(instigator: Instigator, state: InstigatorState | None) -> InstigatorStatus:
     """RUNNING or STOPPED: the stored choice once someone started or stopped it, else the default."""
-    if state is not None and state.data.get(STATUS_SOURCE) == "user":
+    if state is not None and chosen_by_hand(state):
         return state.status
     return instigator.default
 
@@ -170,7 +184,7 @@ def fresh_state(instigator: Instigator, now: float) -> InstigatorState:
         kind=instigator.kind,
         location=instigator.location,
         status=instigator.default,
-        data={STATUS_SOURCE: "default"},
+        data={STATUS_SOURCE: "default", DEFAULT_WRITTEN: str(instigator.default)},
         updated_at=now,
     )
 
@@ -189,7 +203,15 @@ async def update_state(
     """
     stored = await instance.get_instigator_state(instigator.id)
     state = stored if stored is not None else fresh_state(instigator, now)
-    return await instance.set_instigator_state(change(state))
+    changed = change(state)
+    if not chosen_by_hand(changed):
+        # Nobody chose: what is stored follows the definition's default as it is now.
+        default = instigator.default
+        changed = with_data(
+            msgspec.structs.replace(changed, status=default),
+            **{STATUS_SOURCE: "default", DEFAULT_WRITTEN: str(default)},
+        )
+    return await instance.set_instigator_state(changed)
 
 
 def with_data(state: InstigatorState, **data: Any) -> InstigatorState:
@@ -215,7 +237,10 @@ async def set_status(
             # Already running: starting it again keeps when it started.
             running_since = state.data.get(RUNNING_SINCE, now)
         changed = msgspec.structs.replace(state, status=status)
-        return with_data(changed, **{STATUS_SOURCE: "user", RUNNING_SINCE: running_since})
+        return with_data(
+            changed,
+            **{STATUS_SOURCE: "user", DEFAULT_WRITTEN: None, RUNNING_SINCE: running_since},
+        )
 
     return await update_state(instance, instigator, change, now=now)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import anyio
+import msgspec
 import pytest
 
 from runtime.daemon.clock import ManualClock
@@ -194,7 +195,12 @@ async def test_start_and_stop_override_default_status(
         assert tick.status is TickStatus.SKIPPED
         assert await instance.get_ticks(off.id) == []  # stopped by default
 
-        await set_status(instance, on, InstigatorStatus.STOPPED, now=clock.now())
+        # Stopped the way the web API does it: the stored state with another status.
+        stored = await instance.get_instigator_state(on.id)
+        assert stored is not None and stored.status is InstigatorStatus.RUNNING
+        await instance.set_instigator_state(
+            msgspec.structs.replace(stored, status=InstigatorStatus.STOPPED)
+        )
         clock.advance(60)
         await anyio.sleep(0.3)
         assert len(await instance.get_ticks(on.id)) == 1
