@@ -10,7 +10,6 @@ no code.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -20,10 +19,7 @@ from runtime.workspace.targets import add_target_arguments
 
 if TYPE_CHECKING:
     import argparse
-    import signal
     from collections.abc import Awaitable, Callable
-
-    import anyio
 
     from runtime.daemon.options import DaemonOptions
     from runtime.instance.instance import Instance
@@ -107,35 +103,24 @@ def configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
 
 
-def run_until_signalled(program: str, main: Callable[[anyio.CancelScope], Awaitable[int]]) -> int:
-    """Run `main(scope)` in a new event loop; SIGINT or SIGTERM cancel `scope`, a second one
-    exits the process at once."""
-    import signal
+def run_until_signalled(program: str, main: Callable[[], Awaitable[int]]) -> int:
+    """Run `main()` in a new event loop until it returns or SIGINT or SIGTERM stop it (0);
+    a second signal exits the process at once."""
+    from functools import partial
 
     import anyio
+
+    from runtime.cli.webserver_cmd import stop_on_signals
 
     async def body() -> int:
         code = 0  # stopped by a signal
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_stop_on_signal, program, tg.cancel_scope, signal.SIGINT, signal.SIGTERM)
-            code = await main(tg.cancel_scope)
+            tg.start_soon(partial(stop_on_signals, tg.cancel_scope, name=program))
+            code = await main()
             tg.cancel_scope.cancel()
         return code
 
     return anyio.run(body)
-
-
-async def _stop_on_signal(program: str, scope: anyio.CancelScope, *signals: signal.Signals) -> None:
-    import anyio
-
-    with anyio.open_signal_receiver(*signals) as received:
-        async for _ in received:
-            if scope.cancel_called:
-                # A second signal: the user does not want to wait.
-                print(f"{program}: stopping now", file=sys.stderr, flush=True)
-                os._exit(130)
-            print(f"{program}: stopping", file=sys.stderr, flush=True)
-            scope.cancel()
 
 
 async def refuse_if_a_daemon_runs(instance: Instance) -> None:
@@ -157,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
     if specs is None:
         return 1
     configure_logging()
-    return run_until_signalled("runtime daemon", lambda scope: _daemon(specs, args, options))
+    return run_until_signalled("runtime daemon", lambda: _daemon(specs, args, options))
 
 
 async def _daemon(
