@@ -128,3 +128,23 @@ def write_location(folder: Path, source: str, name: str = "pipeline.py") -> Path
     path = folder / name
     path.write_text(source)
     return path
+
+
+# A schedule whose first evaluation hangs (until the daemon gives up on it), later ones return.
+HANGS_ONCE = (
+    JOBS
+    + """
+from pathlib import Path
+
+MARKER = Path(__file__).with_name("evaluated-once")
+
+@schedule("* * * * *", job=work)
+def hangs_once(context):
+    if not MARKER.exists():
+        MARKER.write_text("")
+        time.sleep(20)
+    return {}
+
+defs = Definitions(jobs=[work], schedules=[hangs_once])
+"""
+)

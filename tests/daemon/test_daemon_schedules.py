@@ -18,8 +18,14 @@ import pytest
 from runtime.daemon.clock import ManualClock, SystemClock
 from runtime.daemon.tags import SCHEDULE_NAME_TAG, SCHEDULED_TIME_TAG
 from runtime.instance.daemon_records import TickStatus
-from tests.daemon.daemon_helpers import finished_runs, start, wait_for_ticks, workspace_and_daemon
-from tests.daemon.locations import SCHEDULES, write_location
+from tests.daemon.daemon_helpers import (
+    finished_runs,
+    start,
+    wait_for_ticks,
+    wait_until,
+    workspace_and_daemon,
+)
+from tests.daemon.locations import HANGS_ONCE, SCHEDULES, write_location
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -170,3 +176,36 @@ async def test_fall_back_hourly_ticks_in_both_repeated_hours_and_1_30_ticks_once
         ]
         daily_times = await step(at(2024, 11, 4, 1, 30, tz=NEW_YORK), daily.id, 2)
         assert daily_times[-1] == at(2024, 11, 4, 6, 30)  # 1:30 EST the next day
+
+
+async def test_a_tick_cut_short_by_a_stop_is_resumed_by_the_next_daemon(
+    tmp_path: Path, home: Path, fast_options: SupervisorOptions
+) -> None:
+    location = write_location(tmp_path, HANGS_ONCE)
+    clock = ManualClock(at(2026, 5, 1, 12, 0, 30))
+    async with workspace_and_daemon(location, home, clock=clock, supervisor=fast_options) as (
+        ws,
+        _,
+    ):
+        schedule = await start(ws, "schedule", "hangs_once", clock.now())
+        instance = await ws.open_instance()
+        clock.set(at(2026, 5, 1, 12, 1))
+        await wait_until(lambda: instance.get_ticks(schedule.id))
+        await wait_until(lambda: anyio.Path(tmp_path / "evaluated-once").exists())
+    # Stopped mid-evaluation: the tick says so, and no cron time was taken as done.
+    clock = ManualClock(at(2026, 5, 1, 12, 1, 30))
+    async with workspace_and_daemon(location, home, clock=clock, supervisor=fast_options) as (
+        ws,
+        _,
+    ):
+        instance = await ws.open_instance()
+
+        async def resumed() -> bool:
+            ticks = await instance.get_ticks(schedule.id)
+            return len(ticks) == 1 and ticks[0].status is TickStatus.SUCCESS
+
+        await wait_until(resumed)
+        (tick,) = await instance.get_ticks(schedule.id)
+        assert tick.tick_time == at(2026, 5, 1, 12, 1) and len(tick.run_ids) == 1
+        (run,) = await finished_runs(instance, tick.run_ids)
+        assert run.tags[SCHEDULED_TIME_TAG] == "2026-05-01T12:01:00+00:00"
