@@ -18,7 +18,7 @@ Times are Unix seconds (floats) throughout.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,8 +29,19 @@ if TYPE_CHECKING:
 
 __all__ = ["CronSchedule"]
 
-# Wall time and UTC differ by less than a day anywhere; a DST change moves a
-# wall time by at most a few hours. Searches look this far past a candidate.
+
+def _naive(timestamp: float) -> datetime:
+    """The naive UTC datetime of a timestamp (a wall time read at offset 0)."""
+    return datetime.fromtimestamp(timestamp, tz=UTC).replace(tzinfo=None)
+
+
+def _as_utc(wall: datetime) -> float:
+    """The timestamp of a naive wall time read at offset 0."""
+    return wall.replace(tzinfo=UTC).timestamp()
+
+
+# A DST change moves wall time by at most a few hours: farther than this from
+# one, wall times and instants move together.
 _SLACK = timedelta(hours=4)
 
 
@@ -97,21 +108,42 @@ class CronSchedule:
             return None
 
     def _search(self, timestamp: float, *, forward: bool) -> float | None:
-        """next_after / latest_at_or_before near a DST change: walk wall times from
-        `_SLACK` on the far side and keep the best instant, stopping `_SLACK` past it."""
+        """next_after / latest_at_or_before near a DST change.
+
+        A wall time W read with UTC offset o is the instant W - o. The offsets in
+        force around `timestamp` bound every reading (a skipped wall time resolves
+        to the change, between its two readings), so the walk starts at the
+        wall time the most extreme offset gives and stops once no later (earlier)
+        wall time can beat the best instant found.
+        """
+        offsets = [
+            self._offset(timestamp + shift)
+            for shift in (-_SLACK.total_seconds(), 0.0, _SLACK.total_seconds())
+        ]
+        low, high = min(offsets), max(offsets)
         best: float | None = None
-        shift = -_SLACK if forward else _SLACK
-        for wall in self._walls(self._wall(timestamp) + shift, forward=forward):
-            if best is not None:
-                bound = self._wall(best) + (_SLACK if forward else -_SLACK)
-                if (wall > bound) if forward else (wall < bound):
+        if forward:
+            # instant > timestamp needs W > timestamp + o >= timestamp + low.
+            for wall in self._walls(_naive(timestamp + low), forward=True):
+                if best is not None and _as_utc(wall) - high > best:
                     return best
-            for instant in self._instants(wall):
-                if forward and instant > timestamp and (best is None or instant < best):
-                    best = instant
-                if not forward and instant <= timestamp and (best is None or instant > best):
-                    best = instant
+                for instant in self._instants(wall):
+                    if instant > timestamp and (best is None or instant < best):
+                        best = instant
+        else:
+            # instant <= timestamp needs W <= timestamp + o <= timestamp + high.
+            start = _naive(timestamp + high) + timedelta(seconds=1)
+            for wall in self._walls(start, forward=False):
+                if best is not None and _as_utc(wall) - low < best:
+                    return best
+                for instant in self._instants(wall):
+                    if instant <= timestamp and (best is None or instant > best):
+                        best = instant
         return best  # pragma: no cover (the walk is endless or raises)
+
+    def _offset(self, timestamp: float) -> float:
+        offset = datetime.fromtimestamp(timestamp, tz=self.timezone).utcoffset()
+        return offset.total_seconds() if offset is not None else 0.0
 
     def _no_change_near(self, timestamp: float) -> bool:
         """True when the UTC offset is the same `_SLACK` either side of `timestamp`."""

@@ -83,6 +83,7 @@ class ScheduleLoop:
             state.instigator_id: state
             for state in await ctx.instance.get_instigator_states(kind=InstigatorKind.SCHEDULE)
         }
+        running: list[tuple[Instigator, CronSchedule, float]] = []
         for schedule in schedules:
             state = states.get(schedule.id)
             if effective_status(schedule, state) is InstigatorStatus.STOPPED:
@@ -110,13 +111,16 @@ class ScheduleLoop:
                 )
                 since = now
             assert state is not None
-            after = max(float(since), state.last_tick_at or float(since))
-            latest = cron.latest_at_or_before(now)
-            if latest is not None and latest > after:
-                self._start_tick(schedule, cron, latest, after)
-                continue
-            upcoming = cron.next_after(max(after, now))
-            if upcoming is not None:
+            running.append((schedule, cron, max(float(since), state.last_tick_at or float(since))))
+        # Cron arithmetic is pure CPU (milliseconds near a DST change, more to count
+        # what a long downtime missed): off the event loop.
+        plans = await anyio.to_thread.run_sync(
+            lambda: [_plan(cron, after, now) for _, cron, after in running]
+        )
+        for (schedule, cron, _), (due, missed, upcoming) in zip(running, plans, strict=True):
+            if due is not None:
+                self._start_tick(schedule, cron, due, missed)
+            elif upcoming is not None:
                 wake_at = min(wake_at, upcoming)
         return wake_at
 
@@ -134,14 +138,12 @@ class ScheduleLoop:
         return self._crons[key]
 
     def _start_tick(
-        self, schedule: Instigator, cron: CronSchedule, tick_time: float, after: float
+        self, schedule: Instigator, cron: CronSchedule, tick_time: float, missed: list[float]
     ) -> None:
-        missed = [
-            t for t in cron.times_between(after, tick_time, limit=_COUNT_MISSED) if t < tick_time
-        ]
         notes: list[str] = []
         if missed:
-            count = f"at least {len(missed)}" if len(missed) >= _COUNT_MISSED - 1 else len(missed)
+            many = len(missed) > _COUNT_MISSED
+            count = f"more than {_COUNT_MISSED}" if many else str(len(missed))
             notes.append(
                 f"Missed {count} earlier cron time(s) from {cron.describe(missed[0])} on, while "
                 f"no daemon ran this schedule; only the latest, {cron.describe(tick_time)}, "
@@ -197,6 +199,21 @@ class ScheduleLoop:
             return msgspec.structs.replace(state, last_tick_at=last)
 
         return await update_state(self._ctx.instance, schedule, change, now=self._ctx.clock.now())
+
+
+def _plan(
+    cron: CronSchedule, after: float, now: float
+) -> tuple[float | None, list[float], float | None]:
+    """(the cron time due now, the earlier ones missed since `after`, the next one).
+
+    Due is the latest cron time in (after, now], if any; then the next is None.
+    """
+    latest = cron.latest_at_or_before(now)
+    if latest is not None and latest > after:
+        counted = cron.times_between(after, latest, limit=_COUNT_MISSED + 1)
+        missed = [t for t in counted if t < latest]
+        return latest, missed, None
+    return None, [], cron.next_after(max(after, now))
 
 
 def _interrupted(tick: TickRecord) -> bool:

@@ -158,9 +158,19 @@ async def test_a_queued_run_whose_host_died_is_failed_by_the_queue(
         assert events == ["ENGINE_EVENT", "RUN_FAILURE"]
 
 
+@pytest.mark.parametrize("launcher", ["in_process", "run_worker"])
 async def test_a_run_whose_host_is_sigkilled_is_failed_by_monitoring(
-    tmp_path: Path, home: Path, hosts: list[Host], fast_options: SupervisorOptions
+    tmp_path: Path,
+    home: Path,
+    hosts: list[Host],
+    fast_options: SupervisorOptions,
+    launcher: str,
 ) -> None:
+    # The run executes in the host's code server, or in a run worker of its own;
+    # either way it dies with its host (parent-death signal), and nobody is left
+    # to record how the run ended but the daemon.
+    home.mkdir(mode=0o700)
+    (home / "instance.yaml").write_text(f"run_launcher:\n  {launcher}: {{}}\n")
     location = write_location(tmp_path, RUNS)
     async with workspace_and_daemon(
         location, home, options=ONLY_MONITORING, supervisor=fast_options
