@@ -236,6 +236,8 @@ async def set_status(
         if status is InstigatorStatus.RUNNING and running:
             # Already running: starting it again keeps when it started.
             running_since = state.data.get(RUNNING_SINCE, now)
+        if instigator.kind is not InstigatorKind.SCHEDULE:
+            running_since = None  # a sensor ticks by its interval, whenever it started
         changed = msgspec.structs.replace(state, status=status)
         return with_data(
             changed,
