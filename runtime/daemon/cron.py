@@ -18,8 +18,9 @@ Times are Unix seconds (floats) throughout.
 from __future__ import annotations
 
 import math
+import threading
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from runtime.errors import ConfigError
@@ -68,6 +69,9 @@ class CronSchedule:
         fields, _ = croniter.expand(expression)
         # An expression that fires every hour keeps both copies of a repeated hour.
         self._every_hour = len(fields) > 1 and fields[1] == ["*"]
+        self._walker: Any = None
+        # The walker is stateful; callers may be threads (the schedule loop's).
+        self._lock = threading.RLock()
 
     def __repr__(self) -> str:
         return f"CronSchedule({self.expression!r}, {self.timezone_name!r})"
@@ -76,6 +80,10 @@ class CronSchedule:
 
     def next_after(self, timestamp: float) -> float | None:
         """The first cron time strictly after `timestamp`; None if it never fires again."""
+        with self._lock:
+            return self._next_after(timestamp)
+
+    def _next_after(self, timestamp: float) -> float | None:
         from croniter import CroniterBadDateError
 
         try:
@@ -93,6 +101,10 @@ class CronSchedule:
     def latest_at_or_before(self, timestamp: float) -> float | None:
         """The last cron time at or before `timestamp`; None if there is none (an
         expression like `0 0 30 2 *` never fires)."""
+        with self._lock:
+            return self._latest_at_or_before(timestamp)
+
+    def _latest_at_or_before(self, timestamp: float) -> float | None:
         from croniter import CroniterBadDateError
 
         try:
@@ -175,13 +187,17 @@ class CronSchedule:
         return datetime.fromtimestamp(timestamp, tz=self.timezone).replace(tzinfo=None)
 
     def _walls(self, start: datetime, *, forward: bool) -> Iterator[datetime]:
+        """Cron wall times after (or before) `start`; one walk at a time (under the lock)."""
         from croniter import croniter
 
         # Naive datetimes: croniter does calendar arithmetic only, no DST guesses.
-        walk = croniter(self.expression, start)
+        # Parsing the expression costs more than stepping: one walker, moved around.
+        if self._walker is None:
+            self._walker = croniter(self.expression, start)
+        walk = self._walker
+        walk.set_current(start, force=True)
         while True:
-            value = walk.get_next(datetime) if forward else walk.get_prev(datetime)
-            yield value
+            yield walk.get_next(datetime) if forward else walk.get_prev(datetime)
 
     def _instants(self, wall: datetime) -> list[float]:
         """The instants at which the wall time `wall` fires (see the module)."""
