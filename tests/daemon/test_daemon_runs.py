@@ -209,12 +209,12 @@ async def test_a_run_stuck_starting_is_failed_after_the_start_timeout(
         instance = await ws.open_instance()
         # STARTING, and its host (this process) alive, but nothing will ever start it.
         record = await instance.create_run("napper", location_name="pipeline")
-        await instance.update_run_status(record.run_id, RunStatus.STARTING)
-        clock.advance(30)
+        starting = await instance.update_run_status(record.run_id, RunStatus.STARTING)
+        clock.set(starting.updated_at + 30)
         await anyio.sleep(0.3)
         stored = await instance.storage.get_run(record.run_id)
         assert stored is not None and stored.status is RunStatus.STARTING
-        clock.advance(31)
+        clock.set(starting.updated_at + 61)
 
         async def failed() -> bool:
             stored = await instance.storage.get_run(record.run_id)
@@ -224,7 +224,7 @@ async def test_a_run_stuck_starting_is_failed_after_the_start_timeout(
         stored = await instance.storage.get_run(record.run_id)
         assert stored is not None and stored.failure_reason is not None
         assert re.search(
-            r"STARTING for 6\d\.\d s, longer than the daemon's start timeout of 60 s",
+            r"STARTING for 61\.0 s, longer than the daemon's start timeout of 60 s",
             stored.failure_reason,
         )
         events = [e.event_type for e in await instance.storage.get_events(record.run_id)]
