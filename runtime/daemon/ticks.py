@@ -74,7 +74,6 @@ async def run_tick(ctx: DaemonContext, plan: TickPlan) -> tuple[TickRecord, Tick
         tick = plan.resume
     else:
         tick = await ctx.instance.create_tick(instigator.id, plan.tick_time)
-    finished = False
     try:
         result, problem = await _evaluate(ctx, plan)
         if problem is not None:
@@ -96,17 +95,22 @@ async def run_tick(ctx: DaemonContext, plan: TickPlan) -> tuple[TickRecord, Tick
             tick = msgspec.structs.replace(tick, cursor=result.cursor)
         with anyio.CancelScope(shield=True):
             tick = await ctx.instance.update_tick(tick)
-        finished = True
-        _log(instigator, tick)
-        return tick, result
-    finally:
-        if not finished:
-            with anyio.CancelScope(shield=True):
-                stopped = _ended(tick, TickStatus.FAILURE, error=STOPPED_MID_TICK, notes=plan.notes)
-                try:
-                    await ctx.instance.update_tick(stopped)
-                except Exception:
-                    logger.exception("could not store the end of a tick of %s", instigator.label)
+    except BaseException as exc:
+        # Stopped (or broken) mid-tick: the tick still ends, saying why.
+        if isinstance(exc, anyio.get_cancelled_exc_class()):
+            why = STOPPED_MID_TICK
+        else:
+            why = f"The daemon failed during this tick: {type(exc).__name__}: {exc}"
+        with anyio.CancelScope(shield=True):
+            try:
+                await ctx.instance.update_tick(
+                    _ended(tick, TickStatus.FAILURE, error=why, notes=plan.notes)
+                )
+            except Exception:
+                logger.exception("could not store the end of a tick of %s", instigator.label)
+        raise
+    _log(instigator, tick)
+    return tick, result
 
 
 async def _evaluate(ctx: DaemonContext, plan: TickPlan) -> tuple[TickResult | None, str | None]:
