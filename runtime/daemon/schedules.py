@@ -79,6 +79,10 @@ class ScheduleLoop:
         schedules = list_instigators(ctx.workspace.locations, InstigatorKind.SCHEDULE)
         if not schedules:
             return wake_at
+        # Ticks in flight now, taken before the states are read: a tick that ends
+        # meanwhile stored its state before it left this set, so it is either
+        # still counted as busy here or its new state is in what is read.
+        busy = set(self._in_progress)
         states = {
             state.instigator_id: state
             for state in await ctx.instance.get_instigator_states(kind=InstigatorKind.SCHEDULE)
@@ -96,7 +100,7 @@ class ScheduleLoop:
                         now=now,
                     )
                 continue
-            if schedule.id in self._in_progress:
+            if schedule.id in busy or schedule.id in self._in_progress:
                 continue
             cron = self._cron(schedule)
             if cron is None:

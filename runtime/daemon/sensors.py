@@ -12,6 +12,7 @@ the others: each tick runs in its own task.
 from __future__ import annotations
 
 import logging
+import math
 from typing import TYPE_CHECKING
 
 import anyio
@@ -47,6 +48,9 @@ class SensorLoop:
         self._ctx = ctx
         self._task_group = task_group
         self._in_progress: set[str] = set()
+        # When each sensor last ticked here, in case its state could not be stored:
+        # a storage hiccup must not turn into a sensor evaluated in a tight loop.
+        self._ticked_at: dict[str, float] = {}
         self._waker = Waker()
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -66,21 +70,26 @@ class SensorLoop:
         sensors = list_instigators(ctx.workspace.locations, InstigatorKind.SENSOR)
         if not sensors:
             return wake_at
+        # Ticks in flight now, taken before the states are read: a tick that ends
+        # meanwhile stored its state before it left this set, so it is either
+        # still counted as busy here or its new state is in what is read.
+        busy = set(self._in_progress)
         states = {
             state.instigator_id: state
             for state in await ctx.instance.get_instigator_states(kind=InstigatorKind.SENSOR)
         }
         for sensor in sensors:
             state = states.get(sensor.id)
-            if sensor.id in self._in_progress:
+            if sensor.id in busy or sensor.id in self._in_progress:
                 continue
             if effective_status(sensor, state) is InstigatorStatus.STOPPED:
                 continue
             assert sensor.sensor is not None
             interval = float(sensor.sensor.minimum_interval_seconds)
             last = state.last_tick_at if state is not None else None
-            if last is not None and now < last + interval:
-                wake_at = min(wake_at, last + interval)
+            ticked = max(last or -math.inf, self._ticked_at.get(sensor.id, -math.inf))
+            if now < ticked + interval:
+                wake_at = min(wake_at, ticked + interval)
                 continue
             self._in_progress.add(sensor.id)
             self._task_group.start_soon(
@@ -133,6 +142,7 @@ class SensorLoop:
             logger.exception("the tick of %s failed", sensor.label)
             ctx.loop_health(LOOP_NAME).failed(f"{sensor.label}: {type(exc).__name__}: {exc}")
         finally:
+            self._ticked_at[sensor.id] = tick_time
             self._in_progress.discard(sensor.id)
             self._waker.wake()
 
