@@ -405,6 +405,16 @@ class Workspace:
         await self._controller()
         return await self.instance.storage.count_runs(_run_filter(status, job, location, tags))
 
+    async def open_instance(self) -> Instance:
+        """The instance runs are stored in, opened if it was not (it stays open until the
+        workspace closes); for services beside the workspace, like the daemon.
+
+        Raises what opening raises (InstanceConfigError, StorageError) and
+        CodeLocationError when the workspace is not open.
+        """
+        await self._controller()
+        return self.instance
+
     async def _controller(self) -> RunController:
         """The run controller, opening the instance on first use.
 

@@ -286,11 +286,12 @@ class Instance(OpenedResource):
 
         return await fail_orphaned_runs(self.storage, now=time.time())
 
-    async def request_cancel(self, run_id: str) -> RunRecord:
+    async def request_cancel(self, run_id: str, *, requested_by: str | None = None) -> RunRecord:
         """Ask for a run to stop, from any process sharing the instance; return its record.
 
-        The host driving the run sees it in `cancel_requests`. A finished run is
-        left alone. Raises RunNotFoundError for an unknown run.
+        The host driving the run sees it in `cancel_requests`. `requested_by`
+        says who asked and why (default: this process). A finished run is left
+        alone. Raises RunNotFoundError for an unknown run.
         """
         from runtime.instance.host import current_host
 
@@ -300,8 +301,20 @@ class Instance(OpenedResource):
                 f"Cannot cancel run {run_id}: the instance at {self._home} has no such run."
             )
         if not record.is_finished:
-            await self.storage.add_cancel_request(run_id, time.time(), current_host().describe())
+            who = requested_by or current_host().describe()
+            await self.storage.add_cancel_request(run_id, time.time(), who)
         return record
+
+    async def fail_run(self, run: RunRecord, reason: str) -> bool:
+        """Fail a run that is still in `run.status`, with `reason`, and append an ENGINE_EVENT
+        and a RUN_FAILURE that end its event stream.
+
+        For runs nobody drives any more (the daemon's run monitoring). Returns
+        False, changing nothing, when the run moved on since `run` was read.
+        """
+        from runtime.instance.orphans import fail_run
+
+        return await fail_run(self.storage, run, reason, now=time.time())
 
     async def cancel_requests(self, run_ids: Collection[str]) -> set[str]:
         """Which of these runs someone asked to cancel."""
