@@ -23,13 +23,17 @@ SCENARIOS: dict[str, str] = {
     "launch": "benchmarks.launch",
     "steps": "benchmarks.steps",
     "events": "benchmarks.events",
+    "loop": "benchmarks.loop",
 }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Measure load, workspace, launch, step and event overhead, beside the floor and Dagster.",
+        description=(
+            "Measure load, workspace, launch, step and event overhead and host loop lag, "
+            "beside the floor and Dagster."
+        ),
     )
     parser.add_argument("--quick", action="store_true", help="a small subset, in under a minute")
     parser.add_argument(
