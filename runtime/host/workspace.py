@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 
 __all__ = ["StatusWatcher", "Workspace"]
 
+# On close, how long event followers get to read the last events and end.
+_FOLLOWERS_GRACE = 1.0
+
 
 class Workspace:
     """The code locations of one workspace, each supervised in its own process (or remote), and their runs.
@@ -80,6 +83,10 @@ class Workspace:
         self._runs: RunController | None = None
         self._runs_lock = anyio.Lock()
         self._closed = False
+        from runtime.runs.followers import Followers
+
+        # Every events() follower of this workspace's handles; ended when it closes.
+        self._followers = Followers()
 
     @property
     def instance(self) -> Instance:
@@ -258,11 +265,20 @@ class Workspace:
         # recorded and every process it started is stopped and reaped.
         try:
             if self._runs_tg is not None:
-                # Runs still in flight are stopped and recorded as such,
+                if self._runs is not None:
+                    # Runs still in flight are asked to cancel and get a moment
+                    # to end CANCELED through their servers, every event stored.
+                    with anyio.CancelScope(shield=True):
+                        await self._runs.close(grace=self.options.cancel_grace)
+                # Those that did not are stopped and recorded CANCELED here,
                 # while their servers and the instance are still there.
                 self._runs_tg.cancel_scope.cancel()
                 self._runs_tg.cancel_scope.shield = True
                 await self._runs_tg.__aexit__(None, None, None)
+            # Followers read what was stored one last time and end.
+            self._followers.close()
+            with anyio.CancelScope(shield=True):
+                await self._followers.wait_ended(_FOLLOWERS_GRACE)
         finally:
             # Every supervisor, generation and process task ends (and the
             # instance this workspace opened closes). The body's own exception
@@ -370,7 +386,7 @@ class Workspace:
         record = await self.instance.storage.get_run(run_id)
         if record is None:
             raise RunNotFoundError(f"No run {run_id} in the instance at {self.instance.home}.")
-        return RunHandle(self.instance, record)
+        return RunHandle(self.instance, record, followers=self._followers)
 
     async def list_runs(
         self,
@@ -427,7 +443,11 @@ class Workspace:
                     # Opened in a task of the workspace, which closes it last.
                     await self._tg.start(self._keep_instance_open)
                 self._runs = RunController(
-                    self.instance, self.locations, self._runs_tg, self.options
+                    self.instance,
+                    self.locations,
+                    self._runs_tg,
+                    self.options,
+                    followers=self._followers,
                 )
         return self._runs
 

@@ -22,7 +22,8 @@ from runtime.errors import (
     UnknownJobError,
 )
 from runtime.protocol.messages import ExecuteRunRequest, ValidateRunRequest
-from runtime.runs.driver import RunDriver
+from runtime.runs.driver import WORKSPACE_CLOSED, RunDriver
+from runtime.runs.followers import Followers
 from runtime.runs.handle import RunHandle
 from runtime.runs.launcher import build_launcher
 
@@ -114,11 +115,14 @@ class RunController:
         locations: Mapping[str, CodeLocation],
         task_group: TaskGroup,
         options: CodeServerOptions,
+        *,
+        followers: Followers | None = None,
     ) -> None:
         self._instance = instance
         self._locations = locations
         self._task_group = task_group
         self._options = options
+        self.followers = followers if followers is not None else Followers()
         self._launchers: dict[str, RunLauncher] = {}
         self._drivers: dict[str, RunDriver] = {}
         self._queue: RunQueue | None = None
@@ -205,14 +209,28 @@ class RunController:
         if not self._watching_cancels:
             self._watching_cancels = True
             self._task_group.start_soon(self._watch_cancel_requests, name="run cancel requests")
-        return RunHandle(self._instance, record, driver=driver)
+        return RunHandle(self._instance, record, driver=driver, followers=self.followers)
 
     def handle(self, run_id: str) -> RunHandle | None:
         """The live handle of a run this controller drives, if it still drives it."""
         driver = self._drivers.get(run_id)
         if driver is None:
             return None
-        return RunHandle(self._instance, driver.record, driver=driver)
+        return RunHandle(self._instance, driver.record, driver=driver, followers=self.followers)
+
+    async def close(self, *, grace: float, reason: str = WORKSPACE_CLOSED) -> None:
+        """Ask every run driven here to cancel, giving `reason`; return once all have ended
+        or after `grace` seconds (the caller then stops the drivers still running).
+        """
+        drivers = list(self._drivers.values())
+        for driver in drivers:
+            try:
+                await driver.cancel(reason=reason)
+            except Exception:
+                logger.exception("could not cancel run %s", driver.run_id)
+        with anyio.move_on_after(grace):
+            for driver in drivers:
+                await driver.finished.wait()
 
     async def _drive(self, driver: RunDriver) -> None:
         try:
