@@ -233,7 +233,14 @@ class Workspace:
     # --- lifecycle ----------------------------------------------------------
 
     async def __aenter__(self) -> Workspace:
-        """Start every location; return once each has loaded or failed."""
+        """Start every location; return once each has loaded or failed.
+
+        Raises RuntimeFrameworkError when entered twice, or outside an asyncio
+        event loop (under anyio's trio backend, say).
+        """
+        from runtime.event_loop import require_asyncio
+
+        require_asyncio("A Workspace")
         if self._tg is not None or self._closed:
             raise RuntimeFrameworkError("A Workspace can be entered only once; build a new one.")
         tg = anyio.create_task_group()
