@@ -181,7 +181,8 @@ class Workspace:
         name). `grpc_servers` entries are "host:port", or the path of a Unix
         socket. Relative paths are taken from the current directory, which is
         also the working directory unless `working_directory` says otherwise.
-        Raises WorkspaceConfigError for a missing file or a malformed address.
+        A file that does not exist is not raised: its location is in error once
+        the workspace is entered. Raises WorkspaceConfigError for a malformed address.
         """
         from runtime.workspace.config import code_location_spec
 
@@ -191,11 +192,8 @@ class Workspace:
         executable = str(Path(executable_path).expanduser().absolute()) if executable_path else None
         specs: list[LocationSpec] = []
         for file in python_files:
+            # A file that does not exist puts only its location in error, on entry.
             path = Path(file).expanduser().absolute()
-            if not path.is_file():
-                raise WorkspaceConfigError(
-                    f"Python file {path} (from python_files) does not exist."
-                )
             spec = code_location_spec(
                 "python_file",
                 str(path),
