@@ -30,8 +30,11 @@ def require_asyncio(what: str) -> None:
 
 
 def _running_library() -> str:
+    import importlib
+
     try:
-        import sniffio
+        # Installed wherever trio is (it depends on it); optional otherwise.
+        sniffio = importlib.import_module("sniffio")
     except ImportError:
         return "no asyncio loop is running"
     try:

@@ -261,11 +261,10 @@ def _code_spec(
 ) -> LocationSpec:
     if isinstance(value, str):
         options = _CodeTarget()
-        target, target_at = value, at
+        target = value
     else:
         options = value
-        target_key = _TARGET_KEY[kind]
-        target, target_at = getattr(value, target_key), (*at, target_key)
+        target = getattr(value, _TARGET_KEY[kind])
 
     if kind == "python_file":
         # A file that does not exist puts only its location in error when the

@@ -38,7 +38,7 @@ async def test_from_yaml_puts_only_the_missing_files_location_in_error(
         # The file appears: a reload loads it.
         user_code(tmp_path, "gone.py", HELLO)
         await ws.reload("gone")
-        assert gone.status == "loaded", gone.error
+        assert ws.locations["gone"].status == "loaded", gone.error
 
 
 async def test_from_targets_puts_only_the_missing_files_location_in_error(
