@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest proto bench clean
+.PHONY: demo test lint typecheck pytest browser proto bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,19 @@ $(STAMP): pyproject.toml | $(PY)
 demo: $(STAMP)
 	$(PY) examples/demo.py
 
-test: $(STAMP) lint typecheck pytest
+test: $(STAMP) browser lint typecheck pytest
+
+# The UI tests drive Debian's Chromium (never a downloaded browser): installed
+# here when missing and we are root (as on CI); elsewhere they skip and say so.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "make: $(CHROMIUM) is missing and we are not root: the UI tests will skip (sudo apt-get install chromium)"; \
+		fi; \
+	fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check runtime tests benchmarks examples

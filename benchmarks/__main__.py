@@ -23,6 +23,7 @@ SCENARIOS: dict[str, str] = {
     "launch": "benchmarks.launch",
     "steps": "benchmarks.steps",
     "events": "benchmarks.events",
+    "web": "benchmarks.web",
     "loop": "benchmarks.loop",
 }
 
@@ -31,8 +32,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description=(
-            "Measure load, workspace, launch, step and event overhead and host loop lag, "
-            "beside the floor and Dagster."
+            "Measure load, workspace, launch, step, event and web API overhead and host "
+            "loop lag, beside the floor and Dagster."
         ),
     )
     parser.add_argument("--quick", action="store_true", help="a small subset, in under a minute")

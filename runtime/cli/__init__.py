@@ -23,6 +23,7 @@ COMMAND_MODULES: dict[str, str] = {
     "job": "runtime.cli.job_cmd",
     "run": "runtime.cli.run_cmd",
     "instance": "runtime.cli.instance_cmd",
+    "webserver": "runtime.cli.webserver_cmd",
 }
 
 
