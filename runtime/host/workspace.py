@@ -58,7 +58,9 @@ class Workspace:
     """The code locations of one workspace, each supervised in its own process (or remote), and their runs.
 
     Build one with `from_yaml`, `from_targets` or `from_specs`, then enter it
-    with `async with`. `locations` maps names to CodeLocation handles.
+    with `async with`, which returns once every location loaded or failed
+    (with `wait_for_load=False`: once each started loading; a launch then waits
+    only for the location it needs). `locations` maps names to CodeLocation handles.
     `instance` is the Instance runs are stored in (RUNTIME_HOME's unless one
     is given); it opens on first use. Raises WorkspaceConfigError when two
     locations share a name.
@@ -70,9 +72,10 @@ class Workspace:
         *,
         instance: Instance | None = None,
         options: SupervisorOptions | None = None,
+        wait_for_load: bool = True,
     ) -> None:
         self.options = options or SupervisorOptions()
-        self._locations = Locations(specs, self.options)
+        self._locations = Locations(specs, self.options, wait_for_load=wait_for_load)
         self.locations: Mapping[str, CodeLocation] = self._locations.by_name
         # Where runs and their events are stored. None: the default instance
         # (RUNTIME_HOME), read on first use. An instance that is not open yet is
@@ -113,6 +116,7 @@ class Workspace:
         heartbeat_timeout: float = 30.0,
         stop_grace: float = 5.0,
         options: SupervisorOptions | None = None,
+        wait_for_load: bool = True,
     ) -> Workspace:
         """A workspace of these LocationSpecs. `options`, when given, overrides the tuning keywords."""
         if options is None:
@@ -124,7 +128,7 @@ class Workspace:
                 stop_grace=stop_grace,
                 restart=restart,
             )
-        return cls(specs, instance=instance, options=options)
+        return cls(specs, instance=instance, options=options, wait_for_load=wait_for_load)
 
     @classmethod
     def from_yaml(
@@ -137,6 +141,7 @@ class Workspace:
         heartbeat_timeout: float = 30.0,
         stop_grace: float = 5.0,
         options: SupervisorOptions | None = None,
+        wait_for_load: bool = True,
     ) -> Workspace:
         """The workspace a workspace.yaml (or pyproject.toml [tool.runtime]) declares.
 
@@ -155,6 +160,7 @@ class Workspace:
             heartbeat_timeout=heartbeat_timeout,
             stop_grace=stop_grace,
             options=options,
+            wait_for_load=wait_for_load,
         )
 
     @classmethod
@@ -174,6 +180,7 @@ class Workspace:
         heartbeat_timeout: float = 30.0,
         stop_grace: float = 5.0,
         options: SupervisorOptions | None = None,
+        wait_for_load: bool = True,
     ) -> Workspace:
         """A workspace of Python files, modules, packages and running code servers.
 
@@ -226,12 +233,14 @@ class Workspace:
             heartbeat_timeout=heartbeat_timeout,
             stop_grace=stop_grace,
             options=options,
+            wait_for_load=wait_for_load,
         )
 
     # --- lifecycle ----------------------------------------------------------
 
     async def __aenter__(self) -> Workspace:
-        """Start every location; return once each has loaded or failed.
+        """Start every location; return once each has loaded or failed (or at once,
+        with `wait_for_load=False`).
 
         Raises RuntimeFrameworkError when entered twice, or outside an asyncio
         event loop (under anyio's trio backend, say).
@@ -333,7 +342,9 @@ class Workspace:
         """Launch a run of `job` and return its handle at once.
 
         `location` may be left out when the job name is unique in the
-        workspace. `launcher="run_worker"` runs it in a fresh process instead of
+        workspace. In a workspace entered with `wait_for_load=False` it waits
+        for the location it needs to load (up to its start-up deadline), not
+        for the others. `launcher="run_worker"` runs it in a fresh process instead of
         the location's code server (the instance's run_launcher is the default).
         Raises before storing anything: CodeLocationError (unknown location, or
         one in error), UnknownJobError (listing the jobs that exist),

@@ -96,6 +96,44 @@ def resolve_location(
     )
 
 
+async def settled_location(
+    locations: Mapping[str, CodeLocation], job: str, location: str | None
+) -> CodeLocation:
+    """`resolve_location`, once the locations it depends on have loaded or failed.
+
+    With `location` named, only that one is waited for. Without, the job is
+    looked for as locations settle: the first loaded location found holding it
+    is used while others still load (a workspace entered with its default
+    `wait_for_load` has them all settled already). Each wait is bounded by the
+    location's start-up deadline, when it goes to error.
+    """
+    if location is not None:
+        found = locations.get(location)
+        if found is not None:
+            await found.settled.wait()
+        return resolve_location(locations, job, location)
+    while True:
+        loading = [loc for loc in locations.values() if not loc.settled.is_set()]
+        held = any(
+            loc.snapshot is not None and any(j.name == job for j in loc.snapshot.jobs)
+            for loc in locations.values()
+        )
+        if held or not loading:
+            return resolve_location(locations, job, None)
+        await _first_settled(loading)
+
+
+async def _first_settled(locations: list[CodeLocation]) -> None:
+    async with anyio.create_task_group() as tg:
+
+        async def wait(location: CodeLocation) -> None:
+            await location.settled.wait()
+            tg.cancel_scope.cancel()
+
+        for location in locations:
+            tg.start_soon(wait, location)
+
+
 def _require_loaded(location: CodeLocation) -> None:
     if location.status in ("loaded", "reloading") and location.server is not None:
         return
@@ -151,7 +189,7 @@ class RunController:
         launcher: str | None = None,
     ) -> RunHandle:
         """Check, store and start one run; see Workspace.launch_run."""
-        target = resolve_location(self._locations, job, location)
+        target = await settled_location(self._locations, job, location)
         if launcher is None:
             configured = self._instance.config.run_launcher.kind
             try:
