@@ -173,7 +173,7 @@ def load_workspace_yaml(path: Path) -> list[LocationSpec]:
     PATH, and two locations with the same name. A ``python_file`` that does not
     exist is not an error here: that location alone fails to load.
     """
-    document = read_yaml_document(path, error=WorkspaceConfigError)
+    document = read_yaml_document(path, error=WorkspaceConfigError, schema=_WorkspaceFile)
     parsed = document.convert(_WorkspaceFile, error=WorkspaceConfigError)
     if not parsed.load_from:
         raise document.error(
