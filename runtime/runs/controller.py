@@ -44,6 +44,12 @@ logger = logging.getLogger("runtime.runs")
 # run cancel`, another host's RunHandle.cancel) for the runs it drives.
 CANCEL_POLL_INTERVAL = 0.25
 
+# Launches checked and stored at once. A service that launches hundreds of runs
+# in one go would otherwise have every one of them encode its request, read
+# its reply and store its record in the same turn of the event loop, stalling
+# the loop for hundreds of milliseconds; the rest wait their turn, briefly.
+LAUNCHES_AT_ONCE = 2
+
 PARENT_RUN_TAG = "runtime/parent_run_id"
 ROOT_RUN_TAG = "runtime/root_run_id"
 
@@ -169,6 +175,7 @@ class RunController:
 
             self._queue = RunQueue(instance, task_group)
         self._watching_cancels = False
+        self._launching = anyio.CapacityLimiter(LAUNCHES_AT_ONCE)
 
     def _launcher(self, name: str) -> RunLauncher:
         launcher = self._launchers.get(name)
@@ -190,6 +197,30 @@ class RunController:
     ) -> RunHandle:
         """Check, store and start one run; see Workspace.launch_run."""
         target = await settled_location(self._locations, job, location)
+        async with self._launching:
+            return await self._launch(
+                target,
+                job=job,
+                run_config=run_config,
+                tags=tags,
+                step_selection=step_selection,
+                parent_run_id=parent_run_id,
+                reused_steps=reused_steps,
+                launcher=launcher,
+            )
+
+    async def _launch(
+        self,
+        target: CodeLocation,
+        *,
+        job: str,
+        run_config: Mapping[str, Any] | None,
+        tags: Mapping[str, str] | None,
+        step_selection: list[str] | None,
+        parent_run_id: str | None,
+        reused_steps: list[str] | None,
+        launcher: str | None,
+    ) -> RunHandle:
         if launcher is None:
             configured = self._instance.config.run_launcher.kind
             try:

@@ -12,10 +12,12 @@ with the reason.
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.lowlevel
 import msgspec
 
 from runtime.protocol.error_info import error_info
@@ -38,6 +40,10 @@ logger = logging.getLogger("runtime.runs")
 
 # How long to wait for a dead server's exit status before describing it without one.
 _EXIT_STATUS_WAIT = 2.0
+# Most of the loop's time one run's events may take before it yields; the clock
+# is read every _CLOCK_EVERY events.
+_SLICE_SECONDS = 0.002
+_CLOCK_EVERY = 32
 
 # Statuses in the order a run goes through them; a driver never moves its view back.
 _PROGRESS = {
@@ -246,6 +252,12 @@ class RunDriver:
         """
         forward = self._log.forward
         events = aiter(stream)
+        # A batch that piled up while the host was busy arrives at once; the
+        # stream yields its events without a pause, so the loop is given a
+        # turn every _SLICE_SECONDS of work through it.
+        clock = time.perf_counter
+        slice_ends = clock() + _SLICE_SECONDS
+        counted = 0
         while True:
             try:
                 event = await anext(events)
@@ -254,6 +266,12 @@ class RunDriver:
             except Exception as exc:
                 raise _StreamBroken(exc) from exc
             forward(event)
+            counted += 1
+            if counted == _CLOCK_EVERY:
+                counted = 0
+                if clock() > slice_ends:
+                    await anyio.lowlevel.checkpoint()
+                    slice_ends = clock() + _SLICE_SECONDS
             kind = event.event_type
             if kind == "RUN_START":
                 self._streaming.set()

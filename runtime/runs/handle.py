@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.to_thread
 
 from runtime.errors import RunNotFoundError, RuntimeFrameworkError
 from runtime.protocol.messages import RUN_END_EVENTS
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
 # another process (a run worker, another host) stores.
 _POLL_SECONDS = 0.5
 _PAGE = 5000
+# A result folded from more events than this is folded in a worker thread.
+_FOLD_ON_LOOP = 2000
 
 
 class RunHandle:
@@ -145,7 +149,13 @@ class RunHandle:
             while not (await self.refresh()).is_finished:  # noqa: ASYNC110
                 await anyio.sleep(_POLL_SECONDS)
         events = await self._instance.storage.get_events(self.run_id)
-        return fold_events(self.run_id, events, status=str(self._record.status))
+        status = str(self._record.status)
+        if len(events) < _FOLD_ON_LOOP:
+            return fold_events(self.run_id, events, status=status)
+        # Folding tens of thousands of events takes tens of milliseconds: not on the loop.
+        return await anyio.to_thread.run_sync(
+            functools.partial(fold_events, self.run_id, events, status=status)
+        )
 
     async def cancel(self) -> None:
         """Ask the run to stop. Returns at once; `wait()` tells when it ended (CANCELED,
