@@ -17,7 +17,6 @@ from typing import Any
 import anyio
 
 from runtime.definitions.graph import JobDefinition, OpDefinition, StepInput, StepNode
-from runtime.execution.executor import execute_plan
 from runtime.execution.io_manager import (
     FilesystemIOManager,
     InMemoryIOManager,
@@ -25,6 +24,7 @@ from runtime.execution.io_manager import (
     WriteBehindIOManager,
 )
 from runtime.execution.plan import ExecutionPlan
+from runtime.execution.scheduler import execute_plan
 from runtime.protocol.run_log import ListSink
 
 

@@ -75,8 +75,8 @@ async def run_once(
 ) -> dict[str, float]:
     """Run the job once with every event stored; seconds from planning to the last event stored."""
     from runtime.execution.events import EventBuffer
-    from runtime.execution.executor import execute_plan
     from runtime.execution.plan import ExecutionPlan
+    from runtime.execution.scheduler import execute_plan
     from runtime.instance.records import RunRecord
     from runtime.instance.storage.event_writer import EventWriter
     from runtime.instance.storage.sqlite import SqliteRunStorage
@@ -103,7 +103,7 @@ async def run_once(
                     plan,
                     run_id=run_id,
                     sink=buffer,
-                    executor=executor,  # type: ignore[arg-type]
+                    executor=executor,
                 )
                 buffer.close()
             await writer.flush(run_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from runtime.definitions.runner import provide_in_process_runner
 from runtime.version import __version__
 
 if TYPE_CHECKING:
@@ -115,6 +116,17 @@ __all__ = (
     "CodeLocationError",
     "UnknownJobError",
 )
+
+
+def _execute_job_in_process(*args: Any, **kwargs: Any) -> Any:
+    # The facade composes the layers: the definitions reach the engine only
+    # through this, and the engine is imported on the first in-process run.
+    from runtime.execution.in_process import execute_job_in_process
+
+    return execute_job_in_process(*args, **kwargs)
+
+
+provide_in_process_runner(_execute_job_in_process)
 
 
 def __getattr__(name: str) -> Any:

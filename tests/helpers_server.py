@@ -24,7 +24,7 @@ import anyio
 import anyio.abc
 
 from runtime.protocol.client import CodeLocationClient
-from runtime.server.ready import parse_ready_line
+from runtime.protocol.ready_line import parse_ready_line
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Mapping

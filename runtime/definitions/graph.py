@@ -1,8 +1,9 @@
 """The in-memory shape of what user code defines: ops, the steps of a job, jobs.
 
 This is the seam between the authoring API (decorators and composition, which
-build these objects) and the execution engine (which runs them). Both sides
-depend on this module only, never on each other.
+build these objects) and the execution engine (which runs them). The engine
+depends on this module; this module depends on nothing of the engine (see
+runtime.definitions.runner for how `execute_in_process` reaches it).
 
 How a step gets its arguments: for each entry of `StepNode.inputs` the engine
 passes the upstream step's output under that parameter name; for each entry of
@@ -122,8 +123,8 @@ class JobDefinition:
         **options: Any,
     ) -> ExecuteInProcessResult:
         """Run this job in this process (for tests); see runtime.execution.in_process.execute_job_in_process."""
-        from runtime.execution.in_process import execute_job_in_process
+        from runtime.definitions.runner import in_process_runner
 
-        return execute_job_in_process(
+        return in_process_runner()(
             self, run_config, resources, raise_on_error=raise_on_error, **options
         )

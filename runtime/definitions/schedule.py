@@ -14,8 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from zoneinfo import ZoneInfo
 
-    from runtime.definitions.tick import TickTarget
-    from runtime.protocol.messages import TickResult
+    from runtime.definitions.tick import TickEvaluation, TickTarget
 
 JobTarget = JobDefinition | AssetJob
 DefaultStatus = Literal["running", "stopped"]
@@ -122,10 +121,11 @@ class ScheduleDefinition:
         start = datetime.fromtimestamp(timestamp, tz=self.timezone)
         return float(croniter(self.cron_schedule, start).get_next(float))
 
-    def evaluate(self, scheduled_time: float) -> TickResult:
+    def evaluate(self, scheduled_time: float) -> TickEvaluation:
         """Decide the tick at `scheduled_time` (Unix seconds) without an event loop.
 
-        User exceptions and invalid return values become TickResult.error.
+        User exceptions and invalid return values become TickEvaluation.error.
+        Raises RuntimeError for an async function called from a running loop.
         """
         from runtime.definitions import tick
 
@@ -134,7 +134,7 @@ class ScheduleDefinition:
         context, target = self._tick(scheduled_time)
         return tick.evaluate_sync(self.fn, context, target, lambda: None)
 
-    async def aevaluate(self, scheduled_time: float) -> TickResult:
+    async def aevaluate(self, scheduled_time: float) -> TickEvaluation:
         """Like evaluate, from an event loop: async functions run on it, sync ones in a thread."""
         from runtime.definitions import tick
 
@@ -143,12 +143,13 @@ class ScheduleDefinition:
         context, target = self._tick(scheduled_time)
         return await tick.evaluate_async(self.fn, context, target, lambda: None)
 
-    def _fixed(self, scheduled_time: float) -> TickResult:
+    def _fixed(self, scheduled_time: float) -> TickEvaluation:
         from runtime.definitions.run_request import RunRequest
-        from runtime.protocol.messages import TickResult
+        from runtime.definitions.tick import TickEvaluation
 
         _, target = self._tick(scheduled_time)
-        return TickResult(run_requests=[target.run_request(RunRequest(run_config=self.run_config))])
+        request = target.run_request(RunRequest(run_config=self.run_config))
+        return TickEvaluation(run_requests=[request])
 
     def _tick(self, scheduled_time: float) -> tuple[ScheduleEvaluationContext, TickTarget]:
         from runtime.definitions import tick

@@ -16,8 +16,7 @@ from runtime.errors import DefinitionError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from runtime.definitions.tick import TickTarget
-    from runtime.protocol.messages import TickResult
+    from runtime.definitions.tick import TickEvaluation, TickTarget
 
 SENSOR_NAME_TAG = "runtime/sensor_name"
 
@@ -83,17 +82,18 @@ class SensorDefinition:
     def __repr__(self) -> str:
         return f"<sensor {self.name!r} -> {self.job_name!r}>"
 
-    def evaluate(self, cursor: str | None, last_tick_time: float | None) -> TickResult:
+    def evaluate(self, cursor: str | None, last_tick_time: float | None) -> TickEvaluation:
         """Run one tick without an event loop; the result carries the (maybe updated) cursor.
 
-        User exceptions and invalid return values become TickResult.error.
+        User exceptions and invalid return values become TickEvaluation.error.
+        Raises RuntimeError for an async function called from a running loop.
         """
         from runtime.definitions import tick
 
         context, target = self._tick(cursor, last_tick_time)
         return tick.evaluate_sync(self.fn, context, target, lambda: context.cursor)
 
-    async def aevaluate(self, cursor: str | None, last_tick_time: float | None) -> TickResult:
+    async def aevaluate(self, cursor: str | None, last_tick_time: float | None) -> TickEvaluation:
         """Like evaluate, from an event loop: async functions run on it, sync ones in a thread."""
         from runtime.definitions import tick
 

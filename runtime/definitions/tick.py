@@ -1,20 +1,21 @@
-"""Turn what a schedule or sensor function did into a TickResult.
+"""Turn what a schedule or sensor function did into a TickEvaluation.
 
 A user function may return or yield RunRequests, return a SkipReason or None,
 and (schedules only) return a run config dict. Whatever it raises becomes
-TickResult.error: a failing tick is data for the daemon, not a crash.
+TickEvaluation.error: a failing tick is data for the daemon, not a crash. The
+evaluation is plain definition-level data; the code server turns it into the
+wire's TickResult.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from runtime.definitions.introspect import short_repr
 from runtime.definitions.run_request import RunRequest, SkipReason
-from runtime.protocol.error_info import error_info
-from runtime.protocol.messages import RunRequestData, TickResult
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -22,6 +23,23 @@ if TYPE_CHECKING:
 
 class InvalidTickValue(Exception):
     """A schedule or sensor function returned something that is not a tick result."""
+
+
+@dataclass(frozen=True, slots=True)
+class TickEvaluation:
+    """What one tick decided: runs to request, or why it skipped, or the exception it raised.
+
+    Each run request has its job name and the tick's tags filled in. `cursor`
+    is the sensor's cursor after the tick (None for schedules); a tick whose
+    function raised still reports the cursor it had set by then. `error` is
+    the user's exception, or InvalidTickValue for a value that is not a tick
+    result.
+    """
+
+    run_requests: list[RunRequest] = field(default_factory=list)
+    skip_reason: str | None = None
+    cursor: str | None = None
+    error: BaseException | None = None
 
 
 class TickTarget:
@@ -42,32 +60,36 @@ class TickTarget:
         self.tags = tags
         self.allow_run_config_dict = allow_run_config_dict
 
-    def run_request(self, request: RunRequest) -> RunRequestData:
+    def run_request(self, request: RunRequest) -> RunRequest:
+        """The request with its job name and the tick's tags filled in.
+
+        Raises InvalidTickValue when neither the request nor the target names a job.
+        """
         job_name = request.job_name or self.job_name
         if job_name is None:
             raise InvalidTickValue(
                 f"{self.kind} {self.name!r} requested a run without job_name, "
                 f"and the {self.kind} targets no job."
             )
-        return RunRequestData(
+        return RunRequest(
             run_key=request.run_key,
             job_name=job_name,
             run_config=dict(request.run_config),
             tags={**self.tags, **request.tags},
         )
 
-    def result(self, value: object, cursor: str | None) -> TickResult:
-        """The TickResult for what the function returned (generators already drained)."""
+    def result(self, value: object, cursor: str | None) -> TickEvaluation:
+        """The evaluation of what the function returned (generators already drained)."""
         if value is None:
             if self.allow_run_config_dict:
-                return TickResult(
+                return TickEvaluation(
                     skip_reason=f"{self.kind} {self.name!r} returned None.", cursor=cursor
                 )
-            return TickResult(cursor=cursor)
+            return TickEvaluation(cursor=cursor)
         if isinstance(value, SkipReason):
-            return TickResult(skip_reason=value.message, cursor=cursor)
+            return TickEvaluation(skip_reason=value.message, cursor=cursor)
         if isinstance(value, RunRequest):
-            return TickResult(run_requests=[self.run_request(value)], cursor=cursor)
+            return TickEvaluation(run_requests=[self.run_request(value)], cursor=cursor)
         if isinstance(value, Mapping):
             if not self.allow_run_config_dict:
                 raise InvalidTickValue(
@@ -75,13 +97,13 @@ class TickTarget:
                     "RunRequest(s), a SkipReason or None."
                 )
             request = RunRequest(run_config=dict(value))
-            return TickResult(run_requests=[self.run_request(request)], cursor=cursor)
+            return TickEvaluation(run_requests=[self.run_request(request)], cursor=cursor)
         if isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
             return self._many(list(value), cursor)
         raise self._invalid(value)
 
-    def _many(self, values: list[object], cursor: str | None) -> TickResult:
-        requests: list[RunRequestData] = []
+    def _many(self, values: list[object], cursor: str | None) -> TickEvaluation:
+        requests: list[RunRequest] = []
         skips: list[str] = []
         for item in values:
             if isinstance(item, RunRequest):
@@ -95,7 +117,7 @@ class TickTarget:
                 f"{self.kind} {self.name!r} produced both RunRequests and a SkipReason; "
                 "a tick either requests runs or skips."
             )
-        return TickResult(
+        return TickEvaluation(
             run_requests=requests, skip_reason="; ".join(skips) if skips else None, cursor=cursor
         )
 
@@ -129,7 +151,7 @@ def evaluate_sync(
     context: Any,
     target: TickTarget,
     cursor: Callable[[], str | None],
-) -> TickResult:
+) -> TickEvaluation:
     """Call a tick function outside an event loop; async functions get a fresh loop.
 
     Raises RuntimeError when called for an async function from a running loop
@@ -143,7 +165,7 @@ def evaluate_sync(
     except _LoopMisuse:
         raise
     except Exception as exc:
-        return TickResult(error=error_info(exc), cursor=cursor())
+        return TickEvaluation(error=exc, cursor=cursor())
 
 
 class _LoopMisuse(RuntimeError):
@@ -174,14 +196,14 @@ async def evaluate_async(
     context: Any,
     target: TickTarget,
     cursor: Callable[[], str | None],
-) -> TickResult:
+) -> TickEvaluation:
     """Call a tick function from an event loop: async ones on it, sync ones in a worker thread."""
     if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
         try:
             value = await adrain(fn(context))
             return target.result(value, cursor())
         except Exception as exc:
-            return TickResult(error=error_info(exc), cursor=cursor())
+            return TickEvaluation(error=exc, cursor=cursor())
     import anyio.to_thread
 
     # Sync user code never runs on the server's loop.

@@ -57,6 +57,9 @@ class StepCapture:
 
     def flush(self) -> None:
         """Emit whatever partial lines are left."""
+        if not self._partial:
+            # Called after every step; most steps leave no partial line.
+            return
         with self._lock:
             partial, self._partial = self._partial, {}
         for source, text in partial.items():

@@ -3,57 +3,60 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from runtime.definitions.graph import ASSET_JOB_NAME
 from runtime.errors import ExecutionError
-from runtime.execution.executor import execute_plan
+from runtime.execution.executors import DEFAULT_EXECUTOR
 from runtime.execution.io_manager import InMemoryIOManager
-from runtime.execution.plan import ExecutionPlan
+from runtime.execution.job_run import plan_job
+from runtime.execution.scheduler import execute_plan
 from runtime.protocol.run_log import ListSink
+from runtime.protocol.run_result import RunResult
+from runtime.protocol.run_status import StepStatus
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
     from runtime.definitions.graph import JobDefinition
-    from runtime.execution.executor import ExecutorKind, RunStatus, StepResult
     from runtime.execution.io_manager import IOManager
     from runtime.protocol.messages import RunEvent
+    from runtime.protocol.run_result import StepOutcome
 
 
 @dataclass(eq=False)
-class ExecuteInProcessResult:
-    """What an in-process run did: its status, every event, each step's result and outputs."""
+class ExecuteInProcessResult(RunResult):
+    """What an in-process run did: a RunResult (status, steps) plus every event and the outputs.
 
-    run_id: str
-    job_name: str
-    status: RunStatus
-    all_events: list[RunEvent]
-    step_results: dict[str, StepResult]
-    io_manager: IOManager
+    `step_exceptions` holds the exception each failed step raised, which
+    `raise_on_error` re-raises.
+    """
 
-    @property
-    def success(self) -> bool:
-        return self.status == "SUCCESS"
+    job_name: str = ""
+    all_events: list[RunEvent] = field(default_factory=list)
+    io_manager: IOManager = field(default_factory=InMemoryIOManager)
+    step_exceptions: dict[str, BaseException] = field(default_factory=dict, repr=False)
 
     @property
-    def failed_steps(self) -> list[str]:
-        return [key for key, result in self.step_results.items() if result.status == "FAILURE"]
+    def step_results(self) -> dict[str, StepOutcome]:
+        """Each planned step's outcome, in plan order (the same as `steps`)."""
+        return self.steps
 
     def output_for(self, step_key: str, output_name: str = "result") -> Any:
         """The value a step returned; raises ExecutionError if the step did not succeed in this run."""
-        result = self.step_results.get(step_key)
+        result = self.steps.get(step_key)
         if result is None:
             raise ExecutionError(
                 f"Job {self.job_name!r} ran no step {step_key!r} in run {self.run_id!r}; "
-                f"its steps were: {', '.join(self.step_results)}."
+                f"its steps were: {', '.join(self.steps)}."
             )
-        if result.status != "SUCCESS":
+        if result.status != StepStatus.SUCCESS:
             raise ExecutionError(
                 f"Step {step_key!r} of job {self.job_name!r} has no output: it ended {result.status}."
             )
@@ -76,7 +79,8 @@ def execute_job_in_process(
     *,
     step_selection: Iterable[str] | None = None,
     io_manager: IOManager | None = None,
-    executor: ExecutorKind = "in_process",
+    executor: str = DEFAULT_EXECUTOR,
+    executor_config: Mapping[str, Any] | None = None,
     max_concurrent: int = 0,
     pool_limits: Mapping[str, int] | None = None,
     run_id: str | None = None,
@@ -86,22 +90,22 @@ def execute_job_in_process(
     Raises RunConfigError for run config the job's steps do not accept,
     StepSelectionError for an unknown step, and, with raise_on_error, the
     exception of the first step that failed (or ExecutionError when only its
-    description is known), ValueError for a bad executor, `max_concurrent`
+    description is known), ValueError for an unknown executor (a registered
+    name; `executor_config` are its options), bad options, `max_concurrent`
     or pool limit. At most `max_concurrent` steps run at once (0: no limit)
     and at most `pool_limits[pool]` steps of an `@op(pool=...)`; a pool
     without a limit is unlimited and the run says so in an ENGINE_EVENT.
-    Outputs stay in memory unless `io_manager` says otherwise. Called from inside a running event loop, the run happens on a
-    fresh loop in a helper thread (blocking the caller until it ends).
+    Outputs stay in memory unless `io_manager` says otherwise. Called from
+    inside a running event loop, the run happens on a fresh loop in a helper
+    thread (blocking the caller until it ends).
     """
-    from runtime.definitions.config import resolve_run_config
-
-    step_configs = resolve_run_config(job, run_config or {})
-    plan = ExecutionPlan.build(job, step_selection=step_selection)
+    plan, step_configs = plan_job(job, run_config or {}, step_selection=step_selection)
     io = io_manager if io_manager is not None else InMemoryIOManager()
     sink = ListSink()
     the_run_id = run_id or str(uuid.uuid4())
+    exceptions: dict[str, BaseException] = {}
 
-    async def run() -> Any:
+    async def run() -> RunResult:
         return await execute_plan(
             plan,
             run_id=the_run_id,
@@ -112,16 +116,17 @@ def execute_job_in_process(
             max_concurrent=max_concurrent,
             pool_limits=pool_limits,
             executor=executor,
+            executor_config=executor_config,
+            step_exceptions=exceptions,
         )
 
-    outcome = _run_to_completion(run)
+    outcome: RunResult = _run_to_completion(run)
     result = ExecuteInProcessResult(
-        run_id=the_run_id,
+        **{f.name: getattr(outcome, f.name) for f in dataclasses.fields(RunResult)},
         job_name=job.name,
-        status=outcome.status,
         all_events=sink.events,
-        step_results=outcome.steps,
         io_manager=io,
+        step_exceptions=exceptions,
     )
     if raise_on_error and not result.success:
         _raise_first_failure(result)
@@ -185,11 +190,12 @@ def _run_to_completion(run: Callable[[], Any]) -> Any:
 
 
 def _raise_first_failure(result: ExecuteInProcessResult) -> None:
-    for key, step in result.step_results.items():
-        if step.status != "FAILURE":
+    for key, step in result.steps.items():
+        if step.status != StepStatus.FAILURE:
             continue
-        if step.exception is not None:
-            raise step.exception
+        exception = result.step_exceptions.get(key)
+        if exception is not None:
+            raise exception
         error = step.error
         message = f"{error.type}: {error.message}" if error is not None else "unknown error"
         raise ExecutionError(f"Step {key!r} of job {result.job_name!r} failed: {message}")

@@ -1,4 +1,4 @@
-"""What runs inside a worker process for a step of the multiprocess executor.
+"""What runs inside a worker process for one step attempt of the process runner.
 
 The step function travels as a reference (module and qualified name) rather
 than by value: decorators replace the function in its module with the @op or

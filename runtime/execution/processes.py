@@ -1,4 +1,4 @@
-"""Worker processes for the multiprocess executor: a forkserver pool with user modules preloaded.
+"""Worker processes for the process step runner: a forkserver pool with user modules preloaded.
 
 The forkserver imports the user's modules once; each worker is forked from it,
 so a step starts without paying for imports again. Values move by pickle;

@@ -2,6 +2,6 @@
 
 `load.load_repository` imports the target and resolves what it defines;
 `import_recorder` times the imports, so the host can say which module was
-slow or hung; `status_file` shares that progress with a supervisor before the
-server listens.
+slow or hung (the server shares that progress with its supervisor through
+runtime.protocol.load_status). The loader depends on the definitions only.
 """

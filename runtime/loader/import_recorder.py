@@ -13,10 +13,9 @@ import contextlib
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from importlib.machinery import ExtensionFileLoader, SourceFileLoader, SourcelessFileLoader
 from typing import TYPE_CHECKING, Any
-
-from runtime.protocol.messages import LoadTimings, ModuleImportTime
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -50,6 +49,26 @@ _TIMED_LOADERS: dict[type[Any], type[Any]] = {
     base: _timed_loader_class(base)
     for base in (SourceFileLoader, SourcelessFileLoader, ExtensionFileLoader)
 }
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleTime:
+    """The self time spent importing one top-level package."""
+
+    module: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class ImportTimings:
+    """What an ImportRecorder saw: import and total seconds, the slowest packages, the current import."""
+
+    import_seconds: float = 0.0
+    total_seconds: float = 0.0
+    # Slowest first.
+    slowest_modules: tuple[ModuleTime, ...] = ()
+    # The module being imported when the timings were taken, if any.
+    importing_module: str | None = None
 
 
 class _Frame:
@@ -96,22 +115,22 @@ class ImportRecorder:
         end = self._finished if self._finished is not None else time.perf_counter()
         return end - self._started
 
-    def slowest_modules(self, limit: int = 10) -> list[ModuleImportTime]:
+    def slowest_modules(self, limit: int = 10) -> list[ModuleTime]:
         """Self time per top-level package, slowest first."""
         by_package: dict[str, float] = {}
         for name, seconds in list(self._self_seconds.items()):
             top = name.partition(".")[0]
             by_package[top] = by_package.get(top, 0.0) + seconds
         ranked = sorted(by_package.items(), key=lambda item: item[1], reverse=True)[:limit]
-        return [ModuleImportTime(module=name, seconds=round(secs, 6)) for name, secs in ranked]
+        return [ModuleTime(module=name, seconds=round(secs, 6)) for name, secs in ranked]
 
-    def timings(self, *, total_seconds: float | None = None) -> LoadTimings:
-        """What was recorded so far, as the LoadTimings payload."""
+    def timings(self, *, total_seconds: float | None = None) -> ImportTimings:
+        """What was recorded so far; `total_seconds` defaults to the import time."""
         import_seconds = self.elapsed_seconds
-        return LoadTimings(
+        return ImportTimings(
             import_seconds=round(import_seconds, 6),
             total_seconds=round(total_seconds if total_seconds is not None else import_seconds, 6),
-            slowest_modules=self.slowest_modules(),
+            slowest_modules=tuple(self.slowest_modules()),
             importing_module=self.importing_module,
         )
 

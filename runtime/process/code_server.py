@@ -26,7 +26,7 @@ import anyio
 
 from runtime.errors import CodeLocationError
 from runtime.process.failure import LocationFailure
-from runtime.server.ready import READY_MARKER, parse_ready_line
+from runtime.protocol.ready_line import READY_MARKER, parse_ready_line
 
 if TYPE_CHECKING:
     from anyio.abc import ByteReceiveStream, Process, TaskStatus

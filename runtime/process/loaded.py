@@ -165,7 +165,7 @@ async def _failure_while_loading(
 def _timeout_failure(
     target: CodeServerTarget, process: CodeServerProcess, options: CodeServerOptions
 ) -> LocationFailure:
-    from runtime.loader.status_file import read_load_status
+    from runtime.protocol.load_status import read_load_status
 
     elapsed = anyio.current_time() - process.started_at
     status = read_load_status(process.load_status_path)

@@ -217,9 +217,12 @@ class ExecuteRunRequest(Message, kw_only=True, frozen=True):
     reused_steps: list[str] = []
     # Where the filesystem IO manager keeps outputs (under RUNTIME_HOME).
     storage_dir: str | None = None
-    # Executor options: "in_process" (async on loop, sync in threads) or
-    # "multiprocess" (sync steps in forkserver processes).
-    executor: Literal["in_process", "multiprocess"] = "in_process"
+    # The name of an executor registered in the code server
+    # (runtime.execution.executors: "in_process", "multiprocess", ...) and its
+    # options; a name the server does not know ends the run with a
+    # RUN_FAILURE listing the ones it has.
+    executor: str = "in_process"
+    executor_config: dict[str, Any] = {}
     max_concurrent: int = 0
     pool_limits: dict[str, int] = {}
     # The sequence number of the first event the server emits: the host has

@@ -1,4 +1,9 @@
-"""RunResult: how a run went, folded from its stored events."""
+"""RunResult: how a run went, step by step.
+
+The engine returns one when it finishes a run; the host folds one from a
+run's stored events (`fold_events`). Both speak the statuses of
+runtime.protocol.run_status.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from runtime.protocol.messages import (
     StepFailurePayload,
     StepSkippedPayload,
 )
+from runtime.protocol.run_status import END_EVENT_STATUS, RunStatus, StepStatus
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -17,13 +23,13 @@ if TYPE_CHECKING:
     from runtime.protocol.messages import ErrorInfo, RunEvent
 
 
-@dataclass
+# Slotted: the engine makes one per step of every run.
+@dataclass(slots=True)
 class StepOutcome:
     """One step of a run: its final status, its timings and, if it failed, why."""
 
     step_key: str
-    # "SUCCESS" | "FAILURE" | "SKIPPED" | "IN_PROGRESS" | "CANCELED"
-    status: str = "IN_PROGRESS"
+    status: StepStatus = StepStatus.IN_PROGRESS
     start_time: float | None = None
     end_time: float | None = None
     attempts: int = 0
@@ -39,10 +45,10 @@ class StepOutcome:
 
 @dataclass
 class RunResult:
-    """The outcome of a finished run. `status` is "SUCCESS", "FAILURE" or "CANCELED"."""
+    """The outcome of a run; a finished one has status SUCCESS, FAILURE or CANCELED."""
 
     run_id: str
-    status: str
+    status: RunStatus
     steps: dict[str, StepOutcome] = field(default_factory=dict)
     start_time: float | None = None
     end_time: float | None = None
@@ -52,7 +58,7 @@ class RunResult:
 
     @property
     def success(self) -> bool:
-        return self.status == "SUCCESS"
+        return self.status == RunStatus.SUCCESS
 
     @property
     def duration(self) -> float | None:
@@ -62,15 +68,15 @@ class RunResult:
 
     @property
     def failed_steps(self) -> list[str]:
-        return [key for key, step in self.steps.items() if step.status == "FAILURE"]
-
-
-_END_STATUS = {"RUN_SUCCESS": "SUCCESS", "RUN_FAILURE": "FAILURE", "RUN_CANCELED": "CANCELED"}
+        return [key for key, step in self.steps.items() if step.status == StepStatus.FAILURE]
 
 
 def fold_events(run_id: str, events: Iterable[RunEvent], *, status: str) -> RunResult:
-    """Build a RunResult from a run's events in sequence order; `status` is the stored one."""
-    result = RunResult(run_id=run_id, status=status)
+    """Build a RunResult from a run's events in sequence order; `status` is the stored one.
+
+    Raises ValueError for a status that is not a RunStatus.
+    """
+    result = RunResult(run_id=run_id, status=RunStatus(status))
     steps = result.steps
     for event in events:
         result.event_count += 1
@@ -78,7 +84,7 @@ def fold_events(run_id: str, events: Iterable[RunEvent], *, status: str) -> RunR
         key = event.step_key
         if kind == "RUN_STARTING" and result.start_time is None:
             result.start_time = event.timestamp
-        elif kind in _END_STATUS:
+        elif kind in END_EVENT_STATUS:
             result.end_time = event.timestamp
             payload = event.payload
             if isinstance(payload, RunFailurePayload):
@@ -93,18 +99,21 @@ def fold_events(run_id: str, events: Iterable[RunEvent], *, status: str) -> RunR
             step.attempts += 1
             if step.start_time is None:
                 step.start_time = event.timestamp
+        elif kind == "STEP_RESTARTED":
+            # A retry is an attempt too (the engine counts it so).
+            step.attempts += 1
         elif kind == "STEP_SUCCESS":
-            step.status, step.end_time, step.error = "SUCCESS", event.timestamp, None
+            step.status, step.end_time, step.error = StepStatus.SUCCESS, event.timestamp, None
         elif kind == "STEP_FAILURE":
-            step.status, step.end_time = "FAILURE", event.timestamp
+            step.status, step.end_time = StepStatus.FAILURE, event.timestamp
             if isinstance(event.payload, StepFailurePayload):
                 step.error = event.payload.error
         elif kind == "STEP_SKIPPED":
-            step.status, step.end_time = "SKIPPED", event.timestamp
+            step.status, step.end_time = StepStatus.SKIPPED, event.timestamp
             if isinstance(event.payload, StepSkippedPayload):
                 step.skip_reason = event.payload.reason
-    if status == "CANCELED":
+    if result.status == RunStatus.CANCELED:
         for step in steps.values():
-            if step.status == "IN_PROGRESS":
-                step.status = "CANCELED"
+            if step.status == StepStatus.IN_PROGRESS:
+                step.status = StepStatus.CANCELED
     return result

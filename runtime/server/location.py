@@ -19,11 +19,12 @@ from runtime.gc_pause import gc_paused
 from runtime.loader.import_recorder import ImportRecorder
 from runtime.loader.load import load_repository
 from runtime.protocol.error_info import error_info, format_user_traceback
-from runtime.protocol.messages import ErrorInfo, LoadTimings, Snapshot, encode
+from runtime.protocol.messages import ErrorInfo, LoadTimings, ModuleImportTime, Snapshot, encode
 from runtime.server.threads import run_sync_in_daemon_thread
 
 if TYPE_CHECKING:
     from runtime.definitions.repository import RepositoryDefinition
+    from runtime.loader.import_recorder import ImportTimings
     from runtime.loader.target import LoadTarget
 
 LoadStatus = Literal["loading", "loaded", "error"]
@@ -40,6 +41,18 @@ def load_error_info(exc: BaseException) -> ErrorInfo:
             cause=ErrorInfo(type=error_info(cause).type, message=str(cause)),
         )
     return info
+
+
+def load_timings(timings: ImportTimings) -> LoadTimings:
+    """The wire form of what the loader's import recorder saw."""
+    return LoadTimings(
+        import_seconds=timings.import_seconds,
+        total_seconds=timings.total_seconds,
+        slowest_modules=[
+            ModuleImportTime(module=t.module, seconds=t.seconds) for t in timings.slowest_modules
+        ],
+        importing_module=timings.importing_module,
+    )
 
 
 class LocationState:
@@ -59,6 +72,10 @@ class LocationState:
         # Set when loading has ended, successfully or not.
         self.done = anyio.Event()
 
+    def current_timings(self, *, total_seconds: float | None = None) -> LoadTimings:
+        """What the import recorder saw so far; safe to call while loading."""
+        return load_timings(self.recorder.timings(total_seconds=total_seconds))
+
     async def load(self) -> None:
         """Load the user code in a daemon thread; never raises for a user-code failure."""
         try:
@@ -73,16 +90,16 @@ class LocationState:
             # scanning them for cycles while they are made only costs time.
             with gc_paused():
                 repository = load_repository(self.target, recorder=self.recorder)
-                from runtime.definitions.snapshot import build_snapshot
+                from runtime.server.snapshot import build_snapshot
 
                 snapshot = build_snapshot(
                     repository,
                     location_name=self.location_name,
                     server_id=self.server_id,
-                    timings=self.recorder.timings(total_seconds=time.perf_counter() - started),
+                    timings=self.current_timings(total_seconds=time.perf_counter() - started),
                 )
                 # Building the snapshot is part of loading; report it in the total.
-                self.timings = self.recorder.timings(total_seconds=time.perf_counter() - started)
+                self.timings = self.current_timings(total_seconds=time.perf_counter() - started)
                 self.snapshot_bytes = encode(
                     msgspec.structs.replace(snapshot, timings=self.timings)
                 )
@@ -92,7 +109,7 @@ class LocationState:
             # walking them again on every run.
             gc.freeze()
         except Exception as exc:
-            self.timings = self.recorder.timings(total_seconds=time.perf_counter() - started)
+            self.timings = self.current_timings(total_seconds=time.perf_counter() - started)
             self.error = load_error_info(exc)
             self.snapshot_bytes = encode(
                 Snapshot(

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from runtime.loader.status_file import write_load_status
 from runtime.protocol.error_info import describe_error
+from runtime.protocol.load_status import write_load_status
+from runtime.protocol.ready_line import ReadyInfo, format_ready_line
 from runtime.server.location import LocationState
-from runtime.server.ready import ReadyInfo, format_ready_line
 
 if TYPE_CHECKING:
     import ssl
@@ -84,7 +84,7 @@ def run_server(options: ServerOptions) -> int:
 async def _serve(options: ServerOptions) -> int:
     from runtime.protocol.transport import serve
     from runtime.server.heartbeat import HeartbeatWatchdog
-    from runtime.server.runs import RunManager
+    from runtime.server.runs import CodeServerRuns
     from runtime.server.service import CodeLocationService
 
     server_id = uuid.uuid4().hex
@@ -112,7 +112,7 @@ async def _serve(options: ServerOptions) -> int:
             request_stop=lambda grace: stop.request("a Shutdown request", grace_seconds=grace),
             watchdog=watchdog,
         )
-        runs = service.runs = RunManager()
+        runs = service.runs = CodeServerRuns()
         async with (
             runs,
             serve(
@@ -193,7 +193,7 @@ async def _write_status_while_loading(location: LocationState, path: str) -> Non
         current = (recorder.importing_module, int(recorder.elapsed_seconds * 10))
         if current != last:
             # A few hundred bytes: cheaper inline than a thread hop.
-            write_load_status(path, recorder.timings())
+            write_load_status(path, location.current_timings())
             last = current
         with anyio.move_on_after(STATUS_FILE_INTERVAL):
             await location.done.wait()

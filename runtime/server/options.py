@@ -26,7 +26,7 @@ class ServerOptions:
     heartbeat: bool = False
     heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT
     lazy_load_user_code: bool = False
-    # Rewritten with import progress while user code loads (see loader.status_file).
+    # Rewritten with import progress while user code loads (see protocol.load_status).
     load_status_file: str | None = None
     # TLS on the TCP port: the certificate chain and its key (or None: in the certfile).
     ssl_certfile: str | None = None

@@ -3,14 +3,14 @@
 Control-plane handlers (Ping, Heartbeat, GetServerInfo, Shutdown) only read
 state kept on the event loop and never wait on user code. GetSnapshot waits
 for a lazy load to end, then streams the pre-encoded snapshot in chunks.
-Schedules and sensors run user code in a thread unless it is async. Every
-request's protocol version is checked before its payload is decoded.
+Schedules and sensors are evaluated by runtime.server.ticks (user code in a
+thread unless it is async). Every request's protocol version is checked before
+its payload is decoded.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import platform
 import sys
@@ -25,8 +25,7 @@ from runtime.errors import UnknownDefinitionError
 from runtime.protocol import messages as m
 from runtime.protocol._generated.runtime_api import CodeLocationBase, Envelope
 from runtime.protocol.envelope import split_into_chunks, wrap
-from runtime.protocol.error_info import error_info
-from runtime.server.threads import run_sync_in_daemon_thread
+from runtime.server.ticks import evaluate_schedule, evaluate_sensor
 from runtime.version import __version__
 
 if TYPE_CHECKING:
@@ -56,8 +55,8 @@ _evaluate_sensor = m.decoder(m.EvaluateSensorRequest)
 SHUTDOWN_PATH = "/runtime_api.CodeLocation/Shutdown"
 
 
-class RunManager(Protocol):
-    """What the service needs from the run execution engine (runtime/server/runs.py)."""
+class RunRequestHandler(Protocol):
+    """What the service needs to answer ValidateRun, ExecuteRun and CancelRun (runtime/server/runs.py)."""
 
     def execute(
         self, request: m.ExecuteRunRequest, repository: RepositoryDefinition
@@ -80,7 +79,8 @@ class CodeLocationService(CodeLocationBase):
     """The RPC handlers for one LocationState.
 
     `request_stop(grace_seconds)` is called when a Shutdown request has been
-    answered; `runs` is set by the execution engine (UNIMPLEMENTED until then).
+    answered; `runs` is set by the server once it can execute runs (the run
+    RPCs answer UNIMPLEMENTED until then).
     """
 
     def __init__(
@@ -91,7 +91,7 @@ class CodeLocationService(CodeLocationBase):
         watchdog: HeartbeatWatchdog | None = None,
     ) -> None:
         self.location = location
-        self.runs: RunManager | None = None
+        self.runs: RunRequestHandler | None = None
         self._request_stop = request_stop
         self._watchdog = watchdog
         self._started_at = time.time()
@@ -205,24 +205,24 @@ class CodeLocationService(CodeLocationBase):
 
     # --- runs ----------------------------------------------------------------
 
-    def _run_manager(self, rpc: str) -> RunManager:
+    def _run_handler(self, rpc: str) -> RunRequestHandler:
         if self.runs is None:
             raise GRPCError(
                 Status.UNIMPLEMENTED,
                 f"This code server (location {self.location.location_name!r}) cannot serve {rpc}: "
-                "no run manager is installed.",
+                "it executes no runs.",
             )
         return self.runs
 
     async def validate_run(self, envelope: Envelope) -> Envelope:
         request = self._open(envelope, _validate_run)
-        runs = self._run_manager("ValidateRun")
+        runs = self._run_handler("ValidateRun")
         repository = await self._loaded_repository("ValidateRun")
         return wrap(await runs.validate(request, repository))
 
     async def execute_run(self, envelope: Envelope) -> AsyncIterator[Envelope]:
         request = self._open(envelope, _execute_run)
-        runs = self._run_manager("ExecuteRun")
+        runs = self._run_handler("ExecuteRun")
         repository = await self._loaded_repository("ExecuteRun")
         task = asyncio.current_task()
         assert task is not None
@@ -235,7 +235,7 @@ class CodeLocationService(CodeLocationBase):
 
     async def cancel_run(self, envelope: Envelope) -> Envelope:
         request = self._open(envelope, _cancel_run)
-        reply = await self._run_manager("CancelRun").cancel(request.run_id)
+        reply = await self._run_handler("CancelRun").cancel(request.run_id)
         return wrap(reply)
 
     # --- schedules and sensors -----------------------------------------------
@@ -244,50 +244,14 @@ class CodeLocationService(CodeLocationBase):
         request = self._open(envelope, _evaluate_schedule)
         repository = await self._loaded_repository("EvaluateSchedule")
         try:
-            schedule = repository.get_schedule(request.schedule_name)
+            return wrap(await evaluate_schedule(repository, request))
         except UnknownDefinitionError as exc:
             raise GRPCError(Status.NOT_FOUND, str(exc)) from exc
-        except Exception as exc:  # a lazy schedule that failed to build: user code, so data
-            return wrap(m.TickResult(error=error_info(exc)))
-        fn = schedule.fn
-        result = await _evaluate(
-            fn,
-            lambda: schedule.evaluate(request.scheduled_time),
-            lambda: schedule.aevaluate(request.scheduled_time),
-            name=f"runtime-schedule-{request.schedule_name}",
-        )
-        return wrap(result)
 
     async def evaluate_sensor(self, envelope: Envelope) -> Envelope:
         request = self._open(envelope, _evaluate_sensor)
         repository = await self._loaded_repository("EvaluateSensor")
         try:
-            sensor = repository.get_sensor(request.sensor_name)
+            return wrap(await evaluate_sensor(repository, request))
         except UnknownDefinitionError as exc:
             raise GRPCError(Status.NOT_FOUND, str(exc)) from exc
-        except Exception as exc:
-            return wrap(m.TickResult(error=error_info(exc), cursor=request.cursor))
-        result = await _evaluate(
-            sensor.fn,
-            lambda: sensor.evaluate(request.cursor, request.last_tick_time),
-            lambda: sensor.aevaluate(request.cursor, request.last_tick_time),
-            name=f"runtime-sensor-{request.sensor_name}",
-        )
-        return wrap(result)
-
-
-async def _evaluate(
-    fn: Callable[..., object] | None,
-    evaluate: Callable[[], m.TickResult],
-    aevaluate: Callable[[], Any],
-    *,
-    name: str,
-) -> m.TickResult:
-    """One tick: an async user function on the loop, anything else in a daemon thread."""
-    try:
-        if fn is not None and (inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)):
-            result: m.TickResult = await aevaluate()
-            return result
-        return await run_sync_in_daemon_thread(evaluate, name=name)
-    except Exception as exc:
-        return m.TickResult(error=error_info(exc))

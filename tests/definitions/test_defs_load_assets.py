@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import sys
 import textwrap
 from typing import TYPE_CHECKING
 
@@ -13,24 +12,8 @@ from runtime import Definitions, load_assets_from_modules
 from runtime.errors import DefinitionError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
     from types import ModuleType
-
-
-@pytest.fixture
-def package(tmp_path: Path) -> Iterator[Path]:
-    """A fresh importable folder; its modules are forgotten afterwards."""
-    root = tmp_path / "pkg_root"
-    root.mkdir()
-    sys.path.insert(0, str(root))
-    before = set(sys.modules)
-    try:
-        yield root
-    finally:
-        sys.path.remove(str(root))
-        for name in set(sys.modules) - before:
-            del sys.modules[name]
 
 
 def _write(root: Path, relative: str, source: str) -> None:

@@ -10,8 +10,8 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 from runtime.definitions.graph import JobDefinition, OpDefinition, StepInput, StepNode
-from runtime.execution.executor import execute_plan
 from runtime.execution.plan import ExecutionPlan
+from runtime.execution.scheduler import execute_plan
 from runtime.protocol.messages import RUN_END_EVENTS
 from runtime.protocol.run_log import ListSink
 
@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from runtime.definitions.retry import RetryPolicy
-    from runtime.execution.executor import RunOutcome
     from runtime.protocol.messages import RunEvent
+    from runtime.protocol.run_result import RunResult
 
 _NOT_INPUTS = {"context", "config"}
 
@@ -77,7 +77,7 @@ def make_job(name: str, *steps: StepNode) -> JobDefinition:
 
 async def run_job(
     job: JobDefinition, run_id: str = "run-1", **options: Any
-) -> tuple[RunOutcome, list[RunEvent]]:
+) -> tuple[RunResult, list[RunEvent]]:
     """Plan and execute the whole job; return the outcome and every event, after checking them."""
     plan = ExecutionPlan.build(
         job,

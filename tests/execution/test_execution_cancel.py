@@ -11,8 +11,9 @@ import anyio.to_thread
 import pytest
 
 from runtime.definitions.retry import RetryRequested
-from runtime.execution.executor import CancelToken, execute_plan
+from runtime.execution.cancel import CancelToken
 from runtime.execution.plan import ExecutionPlan
+from runtime.execution.scheduler import execute_plan
 from runtime.protocol.messages import EnginePayload, StepFailurePayload, StepSkippedPayload
 from runtime.protocol.run_log import ListSink
 from tests.execution.graph_builders import check_events, make_job, make_op, step
@@ -22,20 +23,20 @@ if TYPE_CHECKING:
 
     from runtime.definitions.graph import JobDefinition
     from runtime.execution.context import StepContext
-    from runtime.execution.executor import RunOutcome
     from runtime.protocol.messages import RunEvent
+    from runtime.protocol.run_result import RunResult
 
 pytestmark = pytest.mark.anyio
 
 
 async def run_and_cancel(
     job: JobDefinition, when: Callable[[], Awaitable[None]], **options: Any
-) -> tuple[RunOutcome, list[RunEvent], float]:
+) -> tuple[RunResult, list[RunEvent], float]:
     """Run job; once `when()` returns, cancel it. Returns outcome, events, seconds from cancel to end."""
     plan = ExecutionPlan.build(job)
     sink = ListSink()
     token = CancelToken()
-    result: list[RunOutcome] = []
+    result: list[RunResult] = []
     canceled_at: list[float] = []
 
     async def run() -> None:
@@ -216,7 +217,7 @@ async def test_steps_that_become_ready_after_cancel_do_not_start() -> None:
     plan = ExecutionPlan.build(job)
     sink = ListSink()
     token = CancelToken()
-    outcomes: list[RunOutcome] = []
+    outcomes: list[RunResult] = []
 
     async def run() -> None:
         outcomes.append(await execute_plan(plan, run_id="r", sink=sink, cancel=token))

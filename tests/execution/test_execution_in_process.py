@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+
 import msgspec
 import pytest
 
@@ -9,6 +13,8 @@ from runtime import StepContext, asset, job, materialize, op
 from runtime.errors import DefinitionError, RunConfigError, StepSelectionError
 from runtime.execution.in_process import execute_job_in_process
 from runtime.execution.io_manager import InMemoryIOManager
+from runtime.protocol.run_result import RunResult
+from runtime.protocol.run_status import RunStatus, StepStatus
 
 
 class ScaleConfig(msgspec.Struct):
@@ -106,12 +112,26 @@ def test_execute_in_process_runs_a_composed_job() -> None:
     assert len(logs) == 1
 
 
+def test_the_result_is_a_run_result() -> None:
+    result = etl.execute_in_process()
+    assert isinstance(result, RunResult)
+    assert result.status is RunStatus.SUCCESS
+    assert result.step_results is result.steps
+    assert [s.status for s in result.steps.values()] == [StepStatus.SUCCESS] * 3
+    assert result.event_count == len(result.all_events)
+    assert result.start_time == result.all_events[0].timestamp
+    assert result.end_time == result.all_events[-1].timestamp
+    assert result.duration is not None and result.duration >= 0
+
+
 def test_raise_on_error_reraises_the_step_exception_and_can_be_turned_off() -> None:
     with pytest.raises(ArithmeticError, match="negative load"):
         broken_etl.execute_in_process()
     result = broken_etl.execute_in_process(raise_on_error=False)
     assert not result.success
     assert result.failed_steps == ["load"]
+    assert isinstance(result.step_exceptions["load"], ArithmeticError)
+    assert result.failure_message == "Steps failed: load."
     with pytest.raises(Exception, match="has no output: it ended FAILURE"):
         result.output_for("load")
     with pytest.raises(Exception, match="ran no step 'zzz'"):
@@ -128,3 +148,31 @@ async def test_execute_in_process_works_inside_a_running_event_loop() -> None:
     result = etl.execute_in_process(run_id="inside-loop")
     assert result.run_id == "inside-loop"
     assert result.output_for("load") == "loaded 6"
+
+
+def test_execute_in_process_needs_only_the_definitions_imported() -> None:
+    # The definitions import nothing of the engine; the facade hands them the
+    # runner, and the engine is imported by the first in-process run.
+    code = textwrap.dedent(
+        """
+        import sys
+        from runtime.definitions.job import job
+        from runtime.definitions.op import op
+
+        @op
+        def one() -> int:
+            return 1
+
+        @job
+        def tiny():
+            one()
+
+        before = "runtime.execution.scheduler" in sys.modules
+        result = tiny.execute_in_process()
+        print(before, result.status, result.output_for("one"))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.split() == ["False", "SUCCESS", "1"]

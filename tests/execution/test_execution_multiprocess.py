@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from runtime.execution.executor import CancelToken, execute_plan
+from runtime.execution.cancel import CancelToken
 from runtime.execution.io_manager import InMemoryIOManager
 from runtime.execution.plan import ExecutionPlan
-from runtime.execution.processes import stop_forkserver
+from runtime.execution.scheduler import execute_plan
 from runtime.protocol.messages import EnginePayload, LogPayload, StepFailurePayload
 from runtime.protocol.run_log import ListSink
 from tests.execution.execution_mp_ops import (
@@ -29,19 +29,12 @@ from tests.execution.execution_mp_ops import (
 from tests.execution.graph_builders import check_events, make_job, make_op, run_job, step
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
-    from runtime.execution.executor import RunOutcome
     from runtime.protocol.messages import RunEvent
+    from runtime.protocol.run_result import RunResult
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def forkserver() -> Iterator[None]:
-    yield
-    stop_forkserver()
 
 
 async def test_sync_steps_run_in_worker_processes_and_values_move_between_them() -> None:
@@ -110,7 +103,7 @@ async def test_cancel_terminates_worker_processes(tmp_path: Path) -> None:
     plan = ExecutionPlan.build(job)
     sink = ListSink()
     token = CancelToken()
-    outcomes: list[RunOutcome] = []
+    outcomes: list[RunResult] = []
 
     async def run() -> None:
         outcomes.append(

@@ -249,7 +249,11 @@ async def test_bad_limits_are_rejected() -> None:
         await run_job(job, max_concurrent=-1)
     with pytest.raises(ValueError, match="pool 'db' must be >= 1"):
         await run_job(job, pool_limits={"db": 0})
-    with pytest.raises(ValueError, match="Unknown executor 'gpu'"):
+    with pytest.raises(
+        ValueError,
+        match=r"Unknown executor 'gpu' for run 'run-1'; the registered executors are: "
+        r"in_process, multiprocess\.",
+    ):
         await run_job(job, executor="gpu")
 
 

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from runtime.loader.status_file import read_load_status
-from runtime.server.ready import parse_ready_line
+from runtime.protocol.load_status import read_load_status
+from runtime.protocol.ready_line import parse_ready_line
 from tests.helpers_server import code_server_command, start_code_server
 
 if TYPE_CHECKING:

@@ -10,11 +10,11 @@ import pytest
 from runtime.execution.io_manager import FilesystemIOManager
 from runtime.protocol import messages as m
 from tests.helpers_server import start_code_server
+from tests.server.server_helpers import collect
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tests.helpers_server import ServerProcess
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -53,18 +53,6 @@ DEFINITIONS = textwrap.dedent(
 )
 
 
-@pytest.fixture
-def location(tmp_path: Path) -> Path:
-    path = tmp_path / "location.py"
-    path.write_text(DEFINITIONS)
-    return path
-
-
-async def collect(server: ServerProcess, request: m.ExecuteRunRequest) -> list[m.RunEvent]:
-    async with server.client() as client:
-        return [event async for event in client.execute_run(request)]
-
-
 def only_failure(events: list[m.RunEvent], first_sequence: int) -> str:
     assert [e.event_type for e in events] == ["RUN_FAILURE"], events
     assert events[0].sequence == first_sequence
@@ -96,6 +84,15 @@ async def test_bad_executor_options_and_io_settings_are_refused_with_their_reaso
         unnumbered = await collect(
             server, m.ExecuteRunRequest(run_id="r4", job_name="locked", first_sequence=0)
         )
+        unknown_executor = await collect(
+            server, m.ExecuteRunRequest(run_id="r5", job_name="locked", executor="dask")
+        )
+        refused_options = await collect(
+            server,
+            m.ExecuteRunRequest(
+                run_id="r6", job_name="locked", executor_config={"scheduler_address": "x:1"}
+            ),
+        )
         # The server is fine afterwards, and a refused id can run once corrected.
         fine = await collect(
             server, m.ExecuteRunRequest(run_id="r2", job_name="locked", pool_limits={"db": 1})
@@ -109,6 +106,15 @@ async def test_bad_executor_options_and_io_settings_are_refused_with_their_reaso
     assert "Run 'r3' reuses the outputs of steps guarded but names no storage_dir" in message
     message = only_failure(unnumbered, first_sequence=1)
     assert "first_sequence must be >= 1, got 0 for run 'r4'." in message
+    message = only_failure(unknown_executor, first_sequence=1)
+    assert message.endswith(
+        "Unknown executor 'dask' for run 'r5'; the registered executors are: "
+        "in_process, multiprocess."
+    )
+    message = only_failure(refused_options, first_sequence=1)
+    assert message.endswith(
+        "Executor 'in_process' of run 'r6': it takes no options, got 'scheduler_address'."
+    )
     assert fine[0].event_type == "RUN_START" and fine[-1].event_type == "RUN_SUCCESS"
     assert not [e for e in fine if e.event_type == "ENGINE_EVENT"]
 

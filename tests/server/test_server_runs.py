@@ -1,4 +1,4 @@
-"""RunManager behind a real code server: ExecuteRun streams, CancelRun, ValidateRun, stored outputs."""
+"""CodeServerRuns behind a real code server: ExecuteRun streams, CancelRun, ValidateRun, stored outputs."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import pytest
 from runtime.execution.io_manager import FilesystemIOManager
 from runtime.protocol import messages as m
 from tests.helpers_server import start_code_server
+from tests.server.server_helpers import collect
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tests.helpers_server import ServerProcess
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -82,18 +82,6 @@ DEFINITIONS = textwrap.dedent(
     defs = Definitions(assets=[numbers, total], jobs=[long_job, short_job])
     """
 )
-
-
-@pytest.fixture
-def location(tmp_path: Path) -> Path:
-    path = tmp_path / "location.py"
-    path.write_text(DEFINITIONS)
-    return path
-
-
-async def collect(server: ServerProcess, request: m.ExecuteRunRequest) -> list[m.RunEvent]:
-    async with server.client() as client:
-        return [event async for event in client.execute_run(request)]
 
 
 async def test_execute_run_streams_every_event_in_order_and_stores_outputs(

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.helpers_server import start_code_server
-
-HELLO = Path(__file__).resolve().parents[2] / "examples" / "hello_world" / "definitions.py"
+from tests.server.server_helpers import HELLO
 
 
 @pytest.mark.anyio
 async def test_hello_world_over_tcp_port_zero() -> None:
-    async with start_code_server("--python-file", str(HELLO), "--port", "0") as server:
+    async with start_code_server("--python-file", HELLO, "--port", "0") as server:
         assert server.address.startswith("127.0.0.1:")
         assert not server.address.endswith(":0")
         async with server.client() as client:

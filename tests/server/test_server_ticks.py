@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import textwrap
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import pytest
@@ -12,10 +11,12 @@ import pytest
 from runtime.errors import CodeLocationError
 from runtime.protocol.messages import EvaluateScheduleRequest, EvaluateSensorRequest
 from tests.helpers_server import start_code_server
+from tests.server.server_helpers import HELLO
 
-HELLO = str(Path(__file__).resolve().parents[2] / "examples" / "hello_world" / "definitions.py")
+if TYPE_CHECKING:
+    from pathlib import Path
 
-BUSY = """
+DEFINITIONS = """
 import asyncio
 import time
 
@@ -61,17 +62,10 @@ defs = Definitions(
 """
 
 
-@pytest.fixture
-def busy_location(tmp_path: Path) -> str:
-    path = tmp_path / "busy_location.py"
-    path.write_text(textwrap.dedent(BUSY))
-    return str(path)
-
-
 @pytest.mark.anyio
 @pytest.mark.parametrize("kind", ["schedule", "sensor"])
-async def test_ping_answers_while_a_sync_tick_busy_loops(busy_location: str, kind: str) -> None:
-    async with start_code_server("-f", busy_location, "--port", "0") as server:
+async def test_ping_answers_while_a_sync_tick_busy_loops(location: Path, kind: str) -> None:
+    async with start_code_server("-f", str(location), "--port", "0") as server:
         async with server.client() as client, anyio.create_task_group() as tg:
             results = []
 
@@ -87,23 +81,22 @@ async def test_ping_answers_while_a_sync_tick_busy_loops(busy_location: str, kin
 
             tg.start_soon(evaluate)
             await anyio.sleep(0.3)  # the tick is now busy in its thread
-            latencies = []
             for _ in range(5):
-                started = time.perf_counter()
                 await client.ping()
                 await client.heartbeat()
-                latencies.append(time.perf_counter() - started)
                 await anyio.sleep(0.1)
+            # Every ping was answered while the 2 s busy loop still ran: the
+            # tick does not hold the server's loop (no latency bound, which
+            # a loaded machine would break).
             assert not results, "the tick should still be running"
-    assert max(latencies) < 0.2, latencies
     (result,) = results
     assert result.error is None
     assert [r.run_key for r in result.run_requests] == ["busy"]
 
 
 @pytest.mark.anyio
-async def test_async_sensor_runs_and_returns_its_cursor(busy_location: str) -> None:
-    async with start_code_server("-f", busy_location, "--port", "0") as server:
+async def test_async_sensor_runs_and_returns_its_cursor(location: Path) -> None:
+    async with start_code_server("-f", str(location), "--port", "0") as server:
         async with server.client() as client:
             result = await client.evaluate_sensor(
                 EvaluateSensorRequest(sensor_name="async_sensor", cursor="first")
@@ -115,8 +108,8 @@ async def test_async_sensor_runs_and_returns_its_cursor(busy_location: str) -> N
 
 
 @pytest.mark.anyio
-async def test_a_failing_sensor_is_data_not_an_exception(busy_location: str) -> None:
-    async with start_code_server("-f", busy_location, "--port", "0") as server:
+async def test_a_failing_sensor_is_data_not_an_exception(location: Path) -> None:
+    async with start_code_server("-f", str(location), "--port", "0") as server:
         async with server.client() as client:
             result = await client.evaluate_sensor(
                 EvaluateSensorRequest(sensor_name="failing_sensor", cursor="c1")
@@ -132,9 +125,9 @@ async def test_a_failing_sensor_is_data_not_an_exception(busy_location: str) -> 
 
 @pytest.mark.anyio
 async def test_unknown_schedule_or_sensor_is_an_error_listing_what_exists(
-    busy_location: str,
+    location: Path,
 ) -> None:
-    async with start_code_server("-f", busy_location, "--port", "0") as server:
+    async with start_code_server("-f", str(location), "--port", "0") as server:
         async with server.client() as client:
             with pytest.raises(CodeLocationError) as schedule_error:
                 await client.evaluate_schedule(
@@ -172,8 +165,8 @@ async def test_hello_world_schedule_and_sensor_ticks() -> None:
 
 
 @pytest.mark.anyio
-async def test_sigterm_exits_promptly_while_a_sync_tick_is_busy(busy_location: str) -> None:
-    async with start_code_server("-f", busy_location, "--port", "0") as server:
+async def test_sigterm_exits_promptly_while_a_sync_tick_is_busy(location: Path) -> None:
+    async with start_code_server("-f", str(location), "--port", "0") as server:
         async with server.client() as client, anyio.create_task_group() as tg:
 
             async def evaluate() -> None:

@@ -1,4 +1,4 @@
-"""The ready line: how a code server tells its supervisor it is listening.
+"""The ready line: how a code server tells its supervisor (runtime.process) it is listening.
 
 Exactly one stdout line, `RUNTIME_CODE_SERVER_READY {"address": ..., "pid": ...,
 "server_id": ...}`, flushed once the server accepts connections. User code may

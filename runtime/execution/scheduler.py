@@ -3,8 +3,10 @@
 One task group holds every step of a run. The scheduler's state (counts of
 unfinished upstreams, ready queues, slots in use) lives on the event loop and
 is only touched there, so it needs no locks: a step's task updates it when it
-ends and starts whatever became ready. Async steps run on the loop, sync steps
-in threads (or in forkserver processes with the multiprocess executor).
+ends and starts whatever became ready. Where a step's function is called is
+up to the StepRunner the run's executor picked for it (runtime.execution.
+executors): the loop, a thread, a worker process. Limits, pools, retries,
+cancellation, log capture and events are the scheduler's, the same for all.
 """
 
 from __future__ import annotations
@@ -13,17 +15,25 @@ import math
 import reprlib
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
 
 from runtime.definitions.retry import RetryRequested
 from runtime.execution import capture
+from runtime.execution.cancel import CancelToken
 from runtime.execution.context import StepCanceledError, StepContext, StepLogger
 from runtime.execution.events import jsonable
+from runtime.execution.executors import DEFAULT_EXECUTOR, check_runner_names, resolve_executor
 from runtime.execution.io_manager import InMemoryIOManager
+from runtime.execution.step_runner import (
+    RemoteStepError,
+    RunnerSetup,
+    RunScope,
+    StepCall,
+    step_runner_factory,
+)
 from runtime.protocol.error_info import error_info
 from runtime.protocol.messages import (
     AssetMaterializationPayload,
@@ -37,6 +47,8 @@ from runtime.protocol.messages import (
     StepSuccessPayload,
 )
 from runtime.protocol.run_log import RunLog
+from runtime.protocol.run_result import RunResult, StepOutcome
+from runtime.protocol.run_status import RunStatus, StepStatus
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -45,75 +57,34 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup, TaskStatus
 
     from runtime.definitions.graph import OpDefinition
+    from runtime.execution.executors import ExecutorDefinition
     from runtime.execution.io_manager import IOManager
     from runtime.execution.plan import ExecutionPlan, PlannedStep
-    from runtime.execution.processes import StepProcessPool
+    from runtime.execution.step_runner import StepRunner
     from runtime.protocol.run_log import EventSink
 
-ExecutorKind = Literal["in_process", "multiprocess"]
-RunStatus = Literal["SUCCESS", "FAILURE", "CANCELED"]
-StepStatus = Literal["SUCCESS", "FAILURE", "SKIPPED"]
+__all__ = ["CancelToken", "check_executor_options", "execute_plan", "unlimited_pools_message"]
 
-# Sync steps share this many threads when max_concurrent does not say.
-DEFAULT_THREAD_LIMIT = 64
+# Enum members are slow to look up on their class; these run once per step.
+_SUCCESS = StepStatus.SUCCESS
+_FAILURE = StepStatus.FAILURE
+_SKIPPED = StepStatus.SKIPPED
 
 _short_repr = reprlib.Repr()
 _short_repr.maxstring = 120
 _short_repr.maxother = 120
+# Values whose repr reprlib would not shorten when it is this short.
+_PLAIN_TYPES = frozenset({int, float, bool, str, type(None)})
+_PLAIN_REPR_LIMIT = 40
 
 
-class CancelToken:
-    """Asks a run to stop. `cancel()` is called on the run's event loop; `cancelled` is safe anywhere."""
-
-    def __init__(self) -> None:
-        self._cancelled = False
-        self._event: anyio.Event | None = None
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled
-
-    def cancel(self) -> None:
-        """Request cancellation; the run ends CANCELED. Calling it again does nothing."""
-        self._cancelled = True
-        if self._event is not None:
-            self._event.set()
-
-    async def wait(self) -> None:
-        """Return once cancellation was requested."""
-        if self._cancelled:
-            return
-        if self._event is None:
-            self._event = anyio.Event()
-        await self._event.wait()
-
-
-@dataclass(slots=True)
-class StepResult:
-    """How one planned step ended."""
-
-    step_key: str
-    status: StepStatus
-    # Wall-clock times of the first start and the end; None if it never started.
-    start_time: float | None = None
-    end_time: float | None = None
-    attempts: int = 0
-    error: ErrorInfo | None = None
-    # The exception the step raised, when it ran in this process (in-process results re-raise it).
-    exception: BaseException | None = field(default=None, repr=False)
-
-
-@dataclass(slots=True)
-class RunOutcome:
-    """How a run ended, step by step."""
-
-    run_id: str
-    status: RunStatus
-    steps: dict[str, StepResult] = field(default_factory=dict)
-
-    @property
-    def failed_steps(self) -> list[str]:
-        return [key for key, step in self.steps.items() if step.status == "FAILURE"]
+def _value_repr(value: Any) -> str:
+    """The short repr a STEP_OUTPUT shows; most outputs are small plain values that skip reprlib."""
+    if type(value) in _PLAIN_TYPES:
+        text = repr(value)
+        if len(text) <= _PLAIN_REPR_LIMIT:
+            return text
+    return _short_repr.repr(value)
 
 
 async def execute_plan(
@@ -126,25 +97,35 @@ async def execute_plan(
     io_manager: IOManager | None = None,
     max_concurrent: int = 0,
     pool_limits: Mapping[str, int] | None = None,
-    executor: ExecutorKind = "in_process",
+    executor: str = DEFAULT_EXECUTOR,
+    executor_config: Mapping[str, Any] | None = None,
     cancel: CancelToken | None = None,
     first_sequence: int = 1,
-) -> RunOutcome:
+    step_exceptions: dict[str, BaseException] | None = None,
+) -> RunResult:
     """Run every step of `plan`, emitting RUN_START ... RUN_SUCCESS|RUN_FAILURE|RUN_CANCELED to `sink`.
 
     Each step starts as soon as its upstreams succeeded, with at most
     `max_concurrent` steps running at once (0: no limit) and at most
-    `pool_limits[pool]` steps of a pool. A step's failure is data (a
-    STEP_FAILURE event, its downstream STEP_SKIPPED); only bad arguments
-    raise (ValueError). Sequence numbers start at `first_sequence`.
+    `pool_limits[pool]` steps of a pool, called by the StepRunner that
+    `executor` (a registered name, with `executor_config` as its options)
+    picks for it. A step's failure is data (a STEP_FAILURE event, its
+    downstream STEP_SKIPPED); only bad arguments raise (ValueError), before
+    any event. Sequence numbers start at `first_sequence`. When given,
+    `step_exceptions` receives the exception each failed step raised in
+    this process (in-process runs re-raise it).
 
     Cancelling through `cancel` stops async steps, kills process steps and
     waits for thread steps (they see `context.is_cancelled`); the run ends
     RUN_CANCELED. Cancelling the caller instead abandons thread steps, emits
     RUN_CANCELED and propagates the cancellation.
     """
-    check_executor_options(
-        run_id, executor=executor, max_concurrent=max_concurrent, pool_limits=pool_limits
+    definition = check_executor_options(
+        run_id,
+        executor=executor,
+        executor_config=executor_config,
+        max_concurrent=max_concurrent,
+        pool_limits=pool_limits,
     )
     run = _Run(
         plan,
@@ -154,8 +135,10 @@ async def execute_plan(
         io_manager=io_manager if io_manager is not None else InMemoryIOManager(),
         max_concurrent=max_concurrent,
         pool_limits=pool_limits or {},
-        use_processes=executor == "multiprocess",
+        executor=definition,
+        executor_config=executor_config or {},
         cancel=cancel if cancel is not None else CancelToken(),
+        step_exceptions=step_exceptions,
     )
     return await run.execute()
 
@@ -164,18 +147,25 @@ def check_executor_options(
     run_id: str,
     *,
     executor: str,
+    executor_config: Mapping[str, Any] | None = None,
     max_concurrent: int,
     pool_limits: Mapping[str, int] | None,
-) -> None:
-    """Raise ValueError, naming the run and the option, unless execute_plan accepts these options.
+    plan: ExecutionPlan | None = None,
+) -> ExecutorDefinition:
+    """The registered executor, once it and the limits accepted these options.
 
+    Raises ValueError naming the run and the option: an unknown executor
+    (listing the registered ones), options it refuses, a negative
+    max_concurrent, a pool limit below 1, and, given the plan, a step runner
+    the executor picks for one of its steps that is not registered.
     execute_plan checks them itself before RUN_START; callers that must turn
-    a refusal into a RUN_FAILURE (the code server) check them first.
+    a refusal into a RUN_FAILURE check them first.
     """
-    if executor not in ("in_process", "multiprocess"):
-        raise ValueError(
-            f"Unknown executor {executor!r} for run {run_id!r}; use 'in_process' or 'multiprocess'."
-        )
+    definition = resolve_executor(executor, executor_config or {}, run_id=run_id)
+    if plan is not None:
+        runner_for = definition.runner_for
+        chosen = {runner_for(step.node.op) for step in plan.steps.values()}
+        check_runner_names(definition, chosen, run_id=run_id)
     if max_concurrent < 0:
         raise ValueError(
             f"max_concurrent must be >= 0 (0: no limit), got {max_concurrent} for run {run_id!r}."
@@ -185,6 +175,7 @@ def check_executor_options(
             raise ValueError(
                 f"The limit of pool {pool!r} must be >= 1, got {limit} for run {run_id!r}."
             )
+    return definition
 
 
 def unlimited_pools_message(plan: ExecutionPlan, pool_limits: Mapping[str, int]) -> str | None:
@@ -220,51 +211,58 @@ class _Run:
         io_manager: IOManager,
         max_concurrent: int,
         pool_limits: Mapping[str, int],
-        use_processes: bool,
+        executor: ExecutorDefinition,
+        executor_config: Mapping[str, Any],
         cancel: CancelToken,
+        step_exceptions: dict[str, BaseException] | None,
     ) -> None:
         self.plan = plan
         self.emitter = emitter
         self.emit = emitter.emit
         self.run_id = emitter.run_id
+        self.first_sequence = emitter.next_sequence
         self.step_configs = step_configs
         self.resources = resources
         self.io = io_manager
-        # Blocking IO managers (files) are called from worker threads.
-        self.io_blocks = io_manager.blocking
         self.max_concurrent = max_concurrent or math.inf
         self.pool_limits = pool_limits
-        self.use_processes = use_processes
+        self.executor_config = executor_config
         self.cancel = cancel
         self.canceling = False
+        self.step_exceptions = step_exceptions
+        self.scope = RunScope(self.run_id, io_manager, emitter, resources, step_configs)
+
+        # The runner name of each step, chosen once; the runners themselves
+        # are made when the run starts (a process pool is not free).
+        self.runner_names, self.ops_by_runner = _choose_runners(plan, executor)
+        check_runner_names(executor, set(self.ops_by_runner), run_id=self.run_id)
+        self.runner_of: dict[str, StepRunner] = {}
+        self.runners: list[StepRunner] = []
 
         self.unfinished_upstream = {key: len(step.upstream) for key, step in plan.steps.items()}
-        self.results: dict[str, StepResult] = {}
+        self.results: dict[str, StepOutcome] = {}
         self.attempts: dict[str, int] = {}
         self.start_times: dict[str, float] = {}
         # Ready steps by pool (None: no pool), first come first served within a pool.
         self.ready: dict[str | None, deque[str]] = {None: deque()}
         self.running = 0
         self.pool_running: dict[str, int] = {}
-        # Steps running right now and where: "async", "thread" or "process".
-        self.in_flight: dict[str, str] = {}
-        self.thread_limiter = anyio.CapacityLimiter(
-            max_concurrent if max_concurrent > 0 else DEFAULT_THREAD_LIMIT
-        )
-        self.process_pool: StepProcessPool | None = None
-        # Thread steps live in their own task group: cancelling the run cancels
-        # async and process steps, while threads (which cannot be interrupted)
+        # Steps running right now and the runner calling each.
+        self.in_flight: dict[str, StepRunner] = {}
+        # Steps whose runner cannot be interrupted live in their own task
+        # group: cancelling the run cancels the others, while these (threads)
         # are waited for. Only a cancellation from outside abandons them.
-        self.thread_group: TaskGroup | None = None
-        self.async_group: TaskGroup | None = None
+        self.uninterruptible_group: TaskGroup | None = None
+        self.interruptible_group: TaskGroup | None = None
         self.retry_waits = 0
         self.all_done = anyio.Event()
+        self.started_at: float | None = None
 
     # --- the run ----------------------------------------------------------
 
-    async def execute(self) -> RunOutcome:
+    async def execute(self) -> RunResult:
         capture.install()
-        self.emit("RUN_START")
+        self.started_at = self.emit("RUN_START").timestamp
         unlimited = unlimited_pools_message(self.plan, self.pool_limits)
         if unlimited is not None:
             # A pool without a limit constrains nothing: likely a missing setting.
@@ -279,9 +277,8 @@ class _Run:
         except BaseException as exc:
             # An engine failure (not a step's): still end the run with one final event.
             with anyio.CancelScope(shield=True):
-                if self.process_pool is not None:
-                    self.process_pool.terminate()
-                    await self.process_pool.aclose()
+                self._stop_runners()
+                await self._close_runners()
                 await self._flush_outputs()
             if isinstance(exc, anyio.get_cancelled_exc_class()):
                 self._skip_unfinished("the run's executor was cancelled")
@@ -300,8 +297,7 @@ class _Run:
                     ),
                 )
             raise
-        if self.process_pool is not None:
-            await self.process_pool.aclose()
+        await self._close_runners()
         await self._flush_outputs()
         return self._finish_run()
 
@@ -318,11 +314,10 @@ class _Run:
         if self.cancel.cancelled:
             self._begin_canceling()
             return
-        if any(self._in_worker_process(s.node.op) for s in self.plan.steps.values()):
-            self._open_process_pool()
-        async with anyio.create_task_group() as threads:
-            self.thread_group = threads
-            await threads.start(self._host_async_steps)
+        self._open_runners()
+        async with anyio.create_task_group() as waited_for:
+            self.uninterruptible_group = waited_for
+            await waited_for.start(self._host_interruptible_steps)
             for key, count in self.unfinished_upstream.items():
                 if count == 0:
                     self._enqueue(key)
@@ -330,32 +325,51 @@ class _Run:
             self._check_done()
             await self.all_done.wait()
 
-    async def _host_async_steps(self, *, task_status: TaskStatus[None]) -> None:
+    async def _host_interruptible_steps(self, *, task_status: TaskStatus[None]) -> None:
         async with anyio.create_task_group() as group:
-            self.async_group = group
+            self.interruptible_group = group
             task_status.started()
             await self.all_done.wait()
 
-    def _in_worker_process(self, op: OpDefinition) -> bool:
-        # Sync steps go to worker processes with the multiprocess executor, and
-        # with any executor when the op says it is CPU-bound (@op(cpu_bound=True)).
-        return not op.is_async and (self.use_processes or op.cpu_bound)
+    def _open_runners(self) -> None:
+        """One runner per runner name the steps use, made for the ops it will call."""
+        limit = 0 if math.isinf(self.max_concurrent) else int(self.max_concurrent)
+        made: dict[str, StepRunner] = {}
+        for name, ops in self.ops_by_runner.items():
+            setup = RunnerSetup(
+                run_id=self.run_id,
+                max_concurrent=limit,
+                ops=tuple(ops),
+                options=self.executor_config,
+            )
+            made[name] = runner = step_runner_factory(name)(setup)
+            self.runners.append(runner)
+        self.runner_of = {key: made[name] for key, name in self.runner_names.items()}
+
+    def _stop_runners(self) -> list[EnginePayload]:
+        """Stop every call in flight that can be stopped; the runners' reports, in runner order."""
+        keys_by_runner: dict[int, list[str]] = {}
+        for key in sorted(self.in_flight):
+            keys_by_runner.setdefault(id(self.in_flight[key]), []).append(key)
+        reports = []
+        for runner in self.runners:
+            keys = keys_by_runner.get(id(runner))
+            if keys:
+                report = runner.stop(keys)
+                if report is not None:
+                    reports.append(report)
+        return reports
+
+    async def _close_runners(self) -> None:
+        runners, self.runners = self.runners, []
+        with anyio.CancelScope(shield=True):
+            for runner in runners:
+                await runner.aclose()
 
     def _check_done(self) -> None:
         # Nothing runs, nothing waits for a retry, and the last dispatch started nothing.
         if self.running == 0 and self.retry_waits == 0:
             self.all_done.set()
-
-    def _open_process_pool(self) -> None:
-        from runtime.execution.processes import StepProcessPool, default_worker_count
-
-        sync_ops = [
-            s.node.op for s in self.plan.steps.values() if self._in_worker_process(s.node.op)
-        ]
-        limit = 0 if math.isinf(self.max_concurrent) else int(self.max_concurrent)
-        workers = min(default_worker_count(limit), len(sync_ops))
-        modules = {op.fn.__module__ for op in sync_ops}
-        self.process_pool = StepProcessPool(max_workers=workers, preload=modules)
 
     async def _watch_cancel(self) -> None:
         await self.cancel.wait()
@@ -367,54 +381,40 @@ class _Run:
             return
         self.canceling = True
         self.emit("RUN_CANCELING")
-        threads = sorted(key for key, where in self.in_flight.items() if where == "thread")
-        processes = sorted(key for key, where in self.in_flight.items() if where == "process")
-        if processes and self.process_pool is not None:
-            pids = self.process_pool.terminate()
-            self.emit(
-                "ENGINE_EVENT",
-                None,
-                EnginePayload(
-                    message=f"Terminated the worker processes (pids {', '.join(map(str, pids))}) of steps {', '.join(processes)}.",
-                    metadata={"steps": processes, "pids": pids},
-                ),
-            )
-        if threads:
-            self.emit(
-                "ENGINE_EVENT",
-                None,
-                EnginePayload(
-                    message=(
-                        f"Steps {', '.join(threads)} run in threads and cannot be interrupted; "
-                        "they see context.is_cancelled and the run waits for them to return."
-                    ),
-                    metadata={"steps": threads},
-                ),
-            )
-        if self.async_group is not None:
-            self.async_group.cancel_scope.cancel()
+        for report in self._stop_runners():
+            self.emit("ENGINE_EVENT", None, report)
+        if self.interruptible_group is not None:
+            self.interruptible_group.cancel_scope.cancel()
 
-    def _finish_run(self) -> RunOutcome:
+    def _finish_run(self) -> RunResult:
         if self.canceling:
             self._skip_unfinished("the run was canceled")
-            self.emit("RUN_CANCELED")
-            status: RunStatus = "CANCELED"
+            end = self.emit("RUN_CANCELED")
+            status = RunStatus.CANCELED
+            message = None
         else:
-            failed = [key for key, r in self.results.items() if r.status == "FAILURE"]
+            failed = [key for key, r in self.results.items() if r.status == _FAILURE]
             if failed:
-                self.emit(
+                message = f"Steps failed: {', '.join(failed)}."
+                end = self.emit(
                     "RUN_FAILURE",
                     None,
-                    RunFailurePayload(
-                        message=f"Steps failed: {', '.join(failed)}.", failed_steps=failed
-                    ),
+                    RunFailurePayload(message=message, failed_steps=failed),
                 )
-                status = "FAILURE"
+                status = RunStatus.FAILURE
             else:
-                self.emit("RUN_SUCCESS")
-                status = "SUCCESS"
-        ordered = {key: self.results[key] for key in self.plan.steps}
-        return RunOutcome(run_id=self.run_id, status=status, steps=ordered)
+                end = self.emit("RUN_SUCCESS")
+                status = RunStatus.SUCCESS
+                message = None
+        return RunResult(
+            run_id=self.run_id,
+            status=status,
+            steps={key: self.results[key] for key in self.plan.steps},
+            start_time=self.started_at,
+            end_time=end.timestamp,
+            failure_message=message,
+            event_count=self.emitter.next_sequence - self.first_sequence,
+        )
 
     def _skip_unfinished(self, reason: str) -> None:
         for key in self.plan.steps:
@@ -439,11 +439,11 @@ class _Run:
 
     def _dispatch(self) -> None:
         """Start ready steps while slots are free."""
-        if self.canceling or self.async_group is None or self.thread_group is None:
+        if self.canceling or self.interruptible_group is None or self.uninterruptible_group is None:
             return
-        on_loop = self.async_group.start_soon
-        in_thread = self.thread_group.start_soon
-        steps = self.plan.steps
+        interruptible = self.interruptible_group.start_soon
+        waited_for = self.uninterruptible_group.start_soon
+        runner_of = self.runner_of
         for pool, queue in self.ready.items():
             limit = self.pool_limits[pool] if pool is not None else 0
             while queue and self.running < self.max_concurrent:
@@ -453,10 +453,7 @@ class _Run:
                     self.pool_running[pool] += 1
                 self.running += 1
                 key = queue.popleft()
-                op = steps[key].node.op
-                # Process steps are awaited on the loop like async ones.
-                awaited_on_loop = op.is_async or self._in_worker_process(op)
-                (on_loop if awaited_on_loop else in_thread)(self._run_step, key)
+                (interruptible if runner_of[key].interruptible else waited_for)(self._run_step, key)
 
     def _release(self, step: PlannedStep) -> None:
         self.running -= 1
@@ -486,8 +483,10 @@ class _Run:
                 self._skip(key, f"upstream step {failed.key!r} failed")
 
     def _skip(self, key: str, reason: str) -> None:
-        self.results[key] = StepResult(step_key=key, status="SKIPPED")
-        self.emit("STEP_SKIPPED", key, StepSkippedPayload(reason=reason))
+        event = self.emit("STEP_SKIPPED", key, StepSkippedPayload(reason=reason))
+        self.results[key] = StepOutcome(
+            step_key=key, status=_SKIPPED, end_time=event.timestamp, skip_reason=reason
+        )
 
     # --- one step ---------------------------------------------------------
 
@@ -501,34 +500,21 @@ class _Run:
         op = step.node.op
         attempt = self.attempts.get(key, 0)
         if attempt == 0:
-            self.emit("STEP_START", key)
-            self.start_times[key] = time.time()
+            # The outcome's times are its events' (as when folded from storage).
+            self.start_times[key] = self.emit("STEP_START", key).timestamp
         else:
             self.emit(
                 "STEP_RESTARTED", key, StepRetryPayload(retry_number=attempt, delay_seconds=0.0)
             )
         step_capture = capture.StepCapture(self.emitter, key)
         capture.current_step.set(step_capture)
+        runner = self.runner_of[key]
         context = self._context(step, step_capture, attempt) if op.wants_context else None
+        call = StepCall(self.scope, step, attempt, context)
         started = time.perf_counter()
+        self.in_flight[key] = runner
         try:
-            if op.is_async:
-                self.in_flight[key] = "async"
-                value = await self._call_async(step, context)
-            elif self.process_pool is not None and self._in_worker_process(op):
-                self.in_flight[key] = "process"
-                value, context = await self._call_in_process(step, step_capture, attempt)
-            else:
-                self.in_flight[key] = "thread"
-                value = await anyio.to_thread.run_sync(
-                    self._call_sync,
-                    step,
-                    context,
-                    limiter=self.thread_limiter,
-                    # Reached only when the run is cancelled from outside
-                    # (server shutdown): the thread is left to finish alone.
-                    abandon_on_cancel=True,
-                )
+            value = await runner.call(call)
         except anyio.get_cancelled_exc_class():
             step_capture.flush()
             self._fail(step, _canceled_error(key, self.run_id), attempt)
@@ -547,7 +533,7 @@ class _Run:
                 self._fail(step, _error_of(exc), attempt, exc)
         else:
             step_capture.flush()
-            self._record_success(step, value, context, time.perf_counter() - started, attempt)
+            self._record_success(step, value, call, time.perf_counter() - started, attempt)
         finally:
             self.in_flight.pop(key, None)
             self._release(step)
@@ -558,7 +544,7 @@ class _Run:
         self, step: PlannedStep, step_capture: capture.StepCapture, attempt: int
     ) -> StepContext:
         op = step.node.op
-        key = step.key
+        key = step.node.key
         return StepContext(
             run_id=self.run_id,
             step_key=key,
@@ -574,103 +560,31 @@ class _Run:
             ),
         )
 
-    def _arguments(self, step: PlannedStep, context: StepContext | None) -> dict[str, Any]:
-        """The keyword arguments of a step's function. May block (file IO) with a blocking IO manager."""
-        io = self.io
-        kwargs = {name: io.load(up, out) for name, (up, out) in step.inputs.items()}
-        for stored in step.stored_inputs:
-            if stored.asset_key is not None:
-                kwargs[stored.input_name] = io.load_asset(stored.asset_key)
-            else:
-                assert stored.upstream_step is not None
-                kwargs[stored.input_name] = io.load(stored.upstream_step, stored.upstream_output)
-        op = step.node.op
-        if context is not None:
-            kwargs["context"] = context
-        if op.config_type is not None:
-            kwargs["config"] = self.step_configs.get(step.key)
-        return kwargs
-
-    async def _call_async(self, step: PlannedStep, context: StepContext | None) -> Any:
-        if self.io_blocks or step.stored_inputs:
-            kwargs = await anyio.to_thread.run_sync(self._arguments, step, context)
-            value = await step.node.op.fn(**kwargs)
-            await anyio.to_thread.run_sync(self._store, step, value)
-        else:
-            value = await step.node.op.fn(**self._arguments(step, context))
-            self._store(step, value)
-        return value
-
-    def _call_sync(self, step: PlannedStep, context: StepContext | None) -> Any:
-        """In a worker thread: load inputs, call the function, store its output."""
-        value = step.node.op.fn(**self._arguments(step, context))
-        self._store(step, value)
-        return value
-
-    async def _call_in_process(
-        self, step: PlannedStep, step_capture: capture.StepCapture, attempt: int
-    ) -> tuple[Any, StepContext | None]:
-        from runtime.execution.process_worker import FunctionRef, ProcessStepCall
-
-        assert self.process_pool is not None
-        op = step.node.op
-        kwargs = await anyio.to_thread.run_sync(self._arguments, step, None)
-        kwargs.pop("context", None)
-        call = ProcessStepCall(
-            function=FunctionRef.of(op.fn, step.key),
-            kwargs=kwargs,
-            run_id=self.run_id,
-            step_key=step.key,
-            op_name=op.name,
-            wants_context=op.wants_context,
-            asset_key=op.asset_key,
-            run_config=self.step_configs.get(step.key),
-            resources=dict(self.resources),
-            retry_number=attempt,
-        )
-        outcome = await self.process_pool.run(
-            call, lambda event_type, payload: self.emit(event_type, step.key, payload)
-        )
-        if outcome.retry_requested is not None:
-            max_retries, wait = outcome.retry_requested
-            raise RetryRequested(max_retries=max_retries, seconds_to_wait=wait)
-        if outcome.error is not None:
-            raise _RemoteStepError(outcome.error)
-        await anyio.to_thread.run_sync(self._store, step, outcome.value)
-        # Only the metadata matters on this side; the worker had its own context.
-        context = None
-        if outcome.output_metadata:
-            context = self._context(step, step_capture, attempt)
-            context.add_output_metadata(outcome.output_metadata)
-        return outcome.value, context
-
-    def _store(self, step: PlannedStep, value: Any) -> None:
-        self.io.store(step.key, "result", value, asset_key=step.node.op.asset_key)
-
     # --- step outcomes ----------------------------------------------------
 
     def _record_success(
         self,
         step: PlannedStep,
         value: Any,
-        context: StepContext | None,
+        call: StepCall,
         duration: float,
         attempt: int,
     ) -> None:
-        key = step.key
+        key = step.node.key
         emit = self.emit
         emit(
             "STEP_OUTPUT",
             key,
-            StepOutputPayload(
-                value_repr=_short_repr.repr(value), type_name=type(value).__qualname__
-            ),
+            StepOutputPayload(value_repr=_value_repr(value), type_name=type(value).__qualname__),
         )
+        context = call.context
         metadata = (
             jsonable(context.output_metadata)
             if context is not None and context.output_metadata
             else {}
         )
+        if call.output_metadata:
+            metadata = {**metadata, **jsonable(call.output_metadata)}
         asset_key = step.node.op.asset_key
         if asset_key is not None:
             emit(
@@ -680,12 +594,12 @@ class _Run:
             )
         elif metadata:
             emit("ENGINE_EVENT", key, EnginePayload(message="Output metadata", metadata=metadata))
-        emit("STEP_SUCCESS", key, StepSuccessPayload(duration_seconds=duration))
-        self.results[key] = StepResult(
+        end = emit("STEP_SUCCESS", key, StepSuccessPayload(duration_seconds=duration))
+        self.results[key] = StepOutcome(
             step_key=key,
-            status="SUCCESS",
+            status=_SUCCESS,
             start_time=self.start_times.get(key),
-            end_time=time.time(),
+            end_time=end.timestamp,
             attempts=attempt + 1,
         )
         self._succeeded(step)
@@ -703,9 +617,9 @@ class _Run:
             step.key,
             StepRetryPayload(error=info, retry_number=attempt + 1, delay_seconds=delay),
         )
-        assert self.async_group is not None
+        assert self.interruptible_group is not None
         self.retry_waits += 1
-        self.async_group.start_soon(self._retry_after, step, delay)
+        self.interruptible_group.start_soon(self._retry_after, step, delay)
 
     async def _retry_after(self, step: PlannedStep, delay: float) -> None:
         try:
@@ -728,29 +642,48 @@ class _Run:
         exception: BaseException | None = None,
     ) -> None:
         key = step.key
-        self.emit("STEP_FAILURE", key, StepFailurePayload(error=error, retry_number=attempt))
-        self.results[key] = StepResult(
+        end = self.emit("STEP_FAILURE", key, StepFailurePayload(error=error, retry_number=attempt))
+        self.results[key] = StepOutcome(
             step_key=key,
-            status="FAILURE",
+            status=_FAILURE,
             start_time=self.start_times.get(key),
-            end_time=time.time(),
+            end_time=end.timestamp,
             attempts=attempt + 1,
             error=error,
-            exception=None if isinstance(exception, _RemoteStepError) else exception,
         )
+        if (
+            self.step_exceptions is not None
+            and exception is not None
+            and not isinstance(exception, RemoteStepError)
+        ):
+            self.step_exceptions[key] = exception
         self._skip_downstream(step)
 
 
-class _RemoteStepError(Exception):
-    """A step failed in a worker process; carries the ErrorInfo captured there."""
+def _choose_runners(
+    plan: ExecutionPlan, executor: ExecutorDefinition
+) -> tuple[dict[str, str], dict[str, list[OpDefinition]]]:
+    """The runner name of each step, and the ops (one per step) each runner name will call.
 
-    def __init__(self, error: ErrorInfo) -> None:
-        super().__init__(error.message)
-        self.error = error
+    The executor is asked once per op: an op often serves many steps.
+    """
+    runner_for = executor.runner_for
+    by_op: dict[int, tuple[str, list[OpDefinition]]] = {}
+    ops_by_runner: dict[str, list[OpDefinition]] = {}
+    names = {}
+    for key, step in plan.steps.items():
+        op = step.node.op
+        chosen = by_op.get(id(op))
+        if chosen is None:
+            name = runner_for(op)
+            chosen = by_op[id(op)] = (name, ops_by_runner.setdefault(name, []))
+        chosen[1].append(op)
+        names[key] = chosen[0]
+    return names, ops_by_runner
 
 
 def _error_of(exc: BaseException) -> ErrorInfo:
-    return exc.error if isinstance(exc, _RemoteStepError) else error_info(exc)
+    return exc.error if isinstance(exc, RemoteStepError) else error_info(exc)
 
 
 def _canceled_error(step_key: str, run_id: str) -> ErrorInfo:

@@ -1,4 +1,4 @@
-"""The load status file: import progress shared with a supervisor before the server listens.
+"""The load status file: import progress a code server shares with its supervisor before it listens.
 
 A supervisor passes `--load-status-file PATH`; while user code imports, the
 server rewrites it (atomically) with LoadTimings: seconds so far, the slowest

@@ -1,4 +1,4 @@
-"""build_snapshot: jobs with steps and edges, assets with deps and jobs, schedules, sensors."""
+"""build_snapshot (the code server): jobs with steps and edges, assets with deps and jobs, schedules, sensors."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from runtime import (
     sensor,
 )
 from runtime.definitions.graph import ASSET_JOB_NAME
-from runtime.definitions.snapshot import build_snapshot
 from runtime.protocol.messages import LoadTimings, ModuleImportTime, Snapshot, decoder, encode
+from runtime.server.snapshot import build_snapshot
 
 
 class LimitConfig(msgspec.Struct):
