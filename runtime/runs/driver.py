@@ -95,6 +95,8 @@ class RunDriver:
         self._queue_scope: anyio.CancelScope | None = None
         # Why the run is being canceled, when the host decided it (its workspace closed).
         self._cancel_reason: str | None = None
+        # Why, when the code server canceled it on its own (it was shutting down).
+        self._server_cancel_reason: str | None = None
 
     # --- public -------------------------------------------------------------
 
@@ -241,7 +243,9 @@ class RunDriver:
             return
         await self._instance.event_writer.flush(self.run_id)
         status = END_EVENT_STATUS[ended]
-        reason = self._cancel_reason if status is RunStatus.CANCELED else None
+        reason = None
+        if status is RunStatus.CANCELED:
+            reason = self._cancel_reason or self._server_cancel_reason
         await self._set_status(status, failure_reason=reason)
 
     async def _consume(self, stream: AsyncIterator[RunEvent]) -> str | None:
@@ -280,6 +284,10 @@ class RunDriver:
             elif kind == "RUN_CANCELING":
                 if self.status in (RunStatus.STARTING, RunStatus.STARTED):
                     await self._set_status(RunStatus.CANCELING)
+            elif kind == "ENGINE_EVENT":
+                payload = event.payload
+                if isinstance(payload, EnginePayload) and payload.metadata.get("cancel_reason"):
+                    self._server_cancel_reason = payload.message
             elif kind in END_EVENT_STATUS:
                 return kind
 
