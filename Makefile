@@ -35,6 +35,7 @@ browser:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check runtime tests benchmarks examples
 	$(VENV)/bin/ruff format --check runtime tests benchmarks examples
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

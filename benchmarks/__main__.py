@@ -15,6 +15,7 @@ from typing import Any
 from benchmarks.peer import PeerError, peer_version
 from benchmarks.report import Row, table, write_json
 from benchmarks.settings import Settings
+from benchmarks.storage import DEFAULT_POSTGRES_URL, STORAGES
 
 # Scenario name -> module with `run(settings) -> list[Row]`, in the order they run.
 SCENARIOS: dict[str, str] = {
@@ -48,6 +49,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="an interpreter with dagster installed (benchmarks/peers/setup_dagster.sh makes one)",
     )
+    parser.add_argument(
+        "--storage",
+        choices=STORAGES,
+        default="sqlite",
+        help="the instance storage of the events and launch scenarios (default sqlite)",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=DEFAULT_POSTGRES_URL,
+        help="with --storage postgres: a superuser URL of the server to make a scratch database on",
+    )
     parser.add_argument("--repeats", type=int, default=None, help="runs per figure after warm-up")
     parser.add_argument("--warmup", type=int, default=1, help="discarded runs before measuring")
     parser.add_argument("--peer-repeats", type=int, default=None, help="runs per Dagster figure")
@@ -73,7 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     # makes every spawned process compile runtime/ and the generated files anew.
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     sys.dont_write_bytecode = False
-    extra: dict[str, Any] = {"quick": args.quick, "scenarios": args.scenarios}
+    extra: dict[str, Any] = {
+        "quick": args.quick,
+        "scenarios": args.scenarios,
+        "storage": args.storage,
+    }
     peer_python: Path | None = args.peer_python
     if peer_python is not None:
         try:
@@ -91,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             repeats=args.repeats or (3 if args.quick else 5),
             warmup=args.warmup,
             peer_repeats=args.peer_repeats or (1 if args.quick else 3),
+            storage=args.storage,
+            postgres_url=args.postgres_url,
         )
         for name in args.scenarios:
             print(f"benchmarks: running {name}...", file=sys.stderr, flush=True)

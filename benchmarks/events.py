@@ -1,25 +1,29 @@
 """Scenario `events`: storage throughput, events per second written and read back.
 
 Writes go through the `EventWriter` (the path every run's events take: appends
-buffered and stored in batched transactions) into the SQLite storage in a
-fresh folder; reads use `get_events` per run and `get_events_after` paging
-over all runs, as the CLI and the UI do.
+buffered and stored in batched transactions) into a fresh database of the
+storage `--storage` chooses (SQLite by default, or PostgreSQL); reads use
+`get_events` per run and `get_events_after` paging over all runs, as the CLI
+and the UI do. Then how soon a follower waiting on a second storage object (as
+another host would) wakes after an event is stored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from benchmarks.harness import Figure, acollect
 from benchmarks.report import Row
+from benchmarks.storage import TITLES, fresh_storages, open_storage
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from collections.abc import Callable
 
     from benchmarks.settings import Settings
     from runtime.protocol.messages import RunEvent
@@ -61,16 +65,16 @@ def make_events(run_id: str, count: int) -> list[RunEvent]:
     return events
 
 
-async def measure(settings: Settings, folder: Path, total: int) -> dict[str, Figure]:
+async def measure(
+    settings: Settings, fresh: Callable[[], tuple[str, Any]], total: int
+) -> dict[str, Figure]:
     from runtime.instance.records import RunRecord
     from runtime.instance.storage.event_writer import EventWriter
-    from runtime.instance.storage.sqlite import SqliteRunStorage
 
     per_run = total // RUNS
-    counter = iter(range(1_000_000))
 
     async def once() -> dict[str, float]:
-        async with SqliteRunStorage(folder / f"db{next(counter)}") as storage:
+        async with open_storage(*fresh()) as storage:
             run_ids = [uuid.uuid4().hex for _ in range(RUNS)]
             now = time.time()
             for run_id in run_ids:
@@ -104,8 +108,8 @@ async def measure(settings: Settings, folder: Path, total: int) -> dict[str, Fig
         expected = per_run * RUNS
         if read != expected or paged != expected:
             raise RuntimeError(
-                f"Storage in {folder} gave back {read} events per run and {paged} paged, "
-                f"expected {expected}."
+                f"Storage {storage.describe()} gave back {read} events per run and {paged} "
+                f"paged, expected {expected}."
             )
         return {
             "write": expected / write_seconds,
@@ -116,17 +120,53 @@ async def measure(settings: Settings, folder: Path, total: int) -> dict[str, Fig
     return await acollect(once, repeats=settings.repeats, warmup=settings.warmup)
 
 
+async def measure_follow(fresh: Callable[[], tuple[str, Any]], count: int) -> Figure:
+    """Seconds from one storage object storing an event to a follower on a second one
+    (another process, as far as the storage can tell) waking in wait_for_events."""
+    kind, options = fresh()
+    latencies: list[float] = []
+    async with open_storage(kind, options) as writer, open_storage(kind, options) as follower:
+        run_id = uuid.uuid4().hex
+        events = make_events(run_id, count + 1)
+        await writer.store_events(events[:1])
+        for index in range(1, count + 1):
+            stored_at: list[float] = []
+
+            async def follow(after: int, stored_at: list[float]) -> None:
+                await follower.wait_for_events(run_id, after, timeout=10)
+                latencies.append(time.perf_counter() - stored_at[0])
+
+            with anyio.fail_after(10):
+                async with anyio.create_task_group() as group:
+                    group.start_soon(follow, index, stored_at)
+                    await anyio.sleep(0.01)  # the follower is waiting
+                    stored_at.append(time.perf_counter())
+                    await writer.store_events(events[index : index + 1])
+    return Figure.of(latencies)
+
+
 def run(settings: Settings) -> list[Row]:
-    rows: list[Row] = []
-    for total in settings.pick(FULL_EVENTS, QUICK_EVENTS):
-        case = f"{total} events, {RUNS} runs"
-        labels = {
-            "write": "written (EventWriter)",
-            "read": "read (get_events)",
-            "page": "read (get_events_after)",
-        }
+    title = TITLES[settings.storage]
+    with contextlib.ExitStack() as stack:
         try:
-            figures = anyio.run(measure, settings, settings.workdir / f"events_{total}", total)
+            fresh = stack.enter_context(fresh_storages(settings, "events"))
+        except RuntimeError as exc:  # no server for --storage postgres
+            print(f"events: no {title} storage: {exc}", file=sys.stderr)
+            return [Row("events", title, "events/s", "ev/s", note=f"no {title} storage: {exc}")]
+        return _rows(settings, fresh, title)
+
+
+def _rows(settings: Settings, fresh: Callable[[], tuple[str, Any]], title: str) -> list[Row]:
+    rows: list[Row] = []
+    labels = {
+        "write": "written (EventWriter)",
+        "read": "read (get_events)",
+        "page": "read (get_events_after)",
+    }
+    for total in settings.pick(FULL_EVENTS, QUICK_EVENTS):
+        case = f"{title}, {total} events, {RUNS} runs"
+        try:
+            figures = anyio.run(measure, settings, fresh, total)
         except ImportError as exc:
             rows.append(Row("events", case, "events/s", "ev/s", note=f"not available yet ({exc})"))
             continue
@@ -138,4 +178,9 @@ def run(settings: Settings) -> list[Row]:
             rows.append(
                 Row("events", case, label, "ev/s", ours=figures[key], higher_is_better=True)
             )
+    count = 20 if settings.quick else 100
+    follow = anyio.run(measure_follow, fresh, count).scaled(1000)
+    case = f"{title}, follower on a second connection, {count} events"
+    rows.append(Row("events", case, "wake p50", "ms", ours=follow))
+    rows.append(Row("events", case, "wake p99", "ms", ours=Figure.of([follow.percentile(99)])))
     return rows

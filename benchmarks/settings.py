@@ -22,6 +22,10 @@ class Settings:
     warmup: int
     # Repetitions for Dagster, whose runs take seconds each.
     peer_repeats: int
+    # The instance storage of the storage-bound scenarios (events, launch): sqlite or postgres.
+    storage: str = "sqlite"
+    # A superuser URL of the server `--storage postgres` creates its scratch database on.
+    postgres_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
 
     def pick(self, full: tuple[int, ...], quick: tuple[int, ...]) -> tuple[int, ...]:
         """The sizes to measure: the quick subset under --quick, else the full list."""

@@ -78,6 +78,11 @@ class StorageError(RuntimeFrameworkError):
     """The instance's storage failed or holds data this version cannot read."""
 
 
+class StorageUnavailableError(StorageError):
+    """The storage's server stayed unreachable for longer than its retry window; the same
+    work may succeed once it is back (nothing of the failed call was stored)."""
+
+
 class StepSelectionError(RuntimeFrameworkError):
     """A step selection or re-execution names steps the job does not have; the message lists those it has."""
 

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from runtime.execution.io_manager import IOManager
     from runtime.protocol.run_log import EventSink
 
-ProblemKind = Literal["unknown_job", "run_config", "step_selection", "definition"]
+ProblemKind = Literal["unknown_job", "run_config", "step_selection", "executor", "definition"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +105,16 @@ def validate_run(
     job_name: str,
     run_config: Mapping[str, Any],
     step_selection: list[str] | None = None,
+    *,
+    executor: str | None = None,
+    executor_config: Mapping[str, Any] | None = None,
+    max_concurrent: int = 0,
+    pool_limits: Mapping[str, int] | None = None,
 ) -> RunProblem | None:
-    """Check job, run config and step selection without running anything; None when the run may start."""
+    """Check job, run config, step selection and (when `executor` is given) the executor
+    options without running anything; None when the run may start."""
     try:
-        plan_job(repository.get_job(job_name), run_config, step_selection=step_selection)
+        plan, _ = plan_job(repository.get_job(job_name), run_config, step_selection=step_selection)
     except UnknownJobError as exc:
         return RunProblem("unknown_job", exc)
     except RunConfigError as exc:
@@ -117,6 +123,18 @@ def validate_run(
         return RunProblem("step_selection", exc)
     except Exception as exc:  # a lazy job that failed to build: user code
         return RunProblem("definition", exc)
+    if executor is not None:
+        try:
+            check_executor_options(
+                f"<new run of {job_name}>",
+                executor=executor,
+                executor_config=executor_config,
+                max_concurrent=max_concurrent,
+                pool_limits=pool_limits,
+                plan=plan,
+            )
+        except ValueError as exc:
+            return RunProblem("executor", exc)
     return None
 
 

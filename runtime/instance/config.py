@@ -2,7 +2,7 @@
 
 ```yaml
 storage:
-  sqlite: {base_dir: history}          # or postgres: {...} (not available yet)
+  sqlite: {base_dir: history}          # or postgres: {postgres_url: ...} or {postgres_db: {...}}
 run_coordinator:
   queued: {max_concurrent_runs: 5, tag_concurrency_limits: [{key: team, value: data, limit: 2}]}
 run_launcher:
@@ -117,13 +117,28 @@ class RunLauncherConfig(msgspec.Struct, frozen=True, kw_only=True):
     options: dict[str, Any] = {}
 
 
-class ExecutorConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class ExecutorConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Step execution defaults: `max_concurrent` steps at once (0: the executor's own
-    default), per-pool limits, and where sync steps run."""
+    default), per-pool limits, which executor runs the steps and its options.
+
+    `kind` names an executor registered in the code server (`in_process`,
+    `multiprocess`, or one a module registers); its options sit under a key of
+    the same name (`executor: {kind: dask, dask: {scheduler_address: ...}}`).
+    The code server checks both when a run is launched.
+    """
 
     max_concurrent: Annotated[int, msgspec.Meta(ge=0)] = 0
     pools: dict[str, Annotated[int, msgspec.Meta(ge=1)]] = {}
-    kind: Literal["in_process", "multiprocess"] = "in_process"
+    kind: str = "in_process"
+    options: dict[str, Any] = {}
+
+
+class _ExecutorFile(msgspec.Struct, frozen=True, kw_only=True):
+    """The executor section as written: the known keys, plus one named after `kind`."""
+
+    max_concurrent: Annotated[int, msgspec.Meta(ge=0)] = 0
+    pools: dict[str, Annotated[int, msgspec.Meta(ge=1)]] = {}
+    kind: str = "in_process"
 
 
 class InstanceConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -141,7 +156,7 @@ class _InstanceFile(_Section, frozen=True, kw_only=True, forbid_unknown_fields=T
     storage: dict[str, Any] | None = None
     run_coordinator: RunCoordinatorConfig = RunCoordinatorConfig(immediate=NoOptions())
     run_launcher: dict[str, dict[str, Any] | None] | None = None
-    executor: ExecutorConfig = ExecutorConfig()
+    executor: dict[str, Any] | None = None
 
 
 def default_config() -> InstanceConfig:
@@ -155,7 +170,7 @@ def load_instance_config(home: Path, *, registry: StorageRegistry | None = None)
     The storage section is validated against the kind it names in `registry`
     (default: the built-in kinds). Raises InstanceConfigError naming the file,
     line, column and key of what is wrong: an unknown storage (with the known
-    ones), a planned one that is not available yet (PostgreSQL), a bad option.
+    ones), a planned one that is not available yet, a bad option.
     """
     from runtime.config_file import read_yaml_document
 
@@ -221,7 +236,7 @@ def load_instance_config(home: Path, *, registry: StorageRegistry | None = None)
         if coordinator == "queued"
         else RunCoordinatorConfig(immediate=NoOptions()),
         run_launcher=launcher,
-        executor=file.executor,
+        executor=_executor_config(document, raw.get("executor")),
     )
 
 
@@ -240,3 +255,44 @@ def _storage_config(document: YamlDocument, registry: StorageRegistry, name: str
     else:
         options = document.convert(kind.config_type, error=InstanceConfigError, at=at)
     return StorageConfig(kind=name, options=options)
+
+
+_EXECUTOR_KEYS = ("max_concurrent", "pools", "kind")
+
+
+def _executor_config(document: YamlDocument, raw: Any) -> ExecutorConfig:
+    """Validate `executor:`; a key besides the known ones must be the chosen kind's options."""
+    if raw is None:
+        return ExecutorConfig()
+    if not isinstance(raw, dict):
+        raise document.error(
+            InstanceConfigError, ("executor",), "`$.executor` must be a mapping of settings."
+        )
+    known = document.convert(_ExecutorFile, error=InstanceConfigError, at=("executor",))
+    options: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in _EXECUTOR_KEYS:
+            continue
+        if key != known.kind:
+            import difflib
+
+            close = difflib.get_close_matches(str(key), [*_EXECUTOR_KEYS, known.kind], n=1)
+            hint = f"; did you mean `{close[0]}`?" if close else ""
+            raise document.error(
+                InstanceConfigError,
+                ("executor", key),
+                f"`$.executor.{key}` is not a setting of the executor: the keys are "
+                f"{', '.join(f'`{k}`' for k in _EXECUTOR_KEYS)} and `{known.kind}` "
+                f"(the options of the chosen kind){hint}",
+                key=True,
+            )
+        if value is not None and not isinstance(value, dict):
+            raise document.error(
+                InstanceConfigError,
+                ("executor", key),
+                f"`$.executor.{key}` holds the options of executor `{key}`: it must be a mapping.",
+            )
+        options = dict(value or {})
+    return ExecutorConfig(
+        max_concurrent=known.max_concurrent, pools=known.pools, kind=known.kind, options=options
+    )

@@ -234,12 +234,17 @@ class ValidateRunRequest(Message, kw_only=True, frozen=True):
     job_name: str
     run_config: dict[str, Any] = {}
     step_selection: list[str] | None = None
+    # The executor the run would use; None checks nothing about it.
+    executor: str | None = None
+    executor_config: dict[str, Any] = {}
+    max_concurrent: int = 0
+    pool_limits: dict[str, int] = {}
 
 
 class ValidateRunReply(Message, kw_only=True, frozen=True):
     # None when the run may be launched.
     error: ErrorInfo | None = None
-    # What was wrong: "unknown_job" | "run_config" | "step_selection".
+    # What was wrong: "unknown_job" | "run_config" | "step_selection" | "executor" | "definition".
     problem: str | None = None
 
 

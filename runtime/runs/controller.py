@@ -16,6 +16,7 @@ import anyio
 
 from runtime.errors import (
     CodeLocationError,
+    InstanceConfigError,
     RunConfigError,
     RunNotFoundError,
     StepSelectionError,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskGroup
 
+    from runtime.instance.config import ExecutorConfig
     from runtime.instance.instance import Instance
     from runtime.process.options import CodeServerOptions
     from runtime.runs.launcher import RunLauncher
@@ -233,7 +235,8 @@ class RunController:
             run_launcher = self._launcher(launcher)
         run_launcher.check(target)
         config = dict(run_config or {})
-        await self._validate(target, job, config, step_selection)
+        executor = self._instance.config.executor
+        await self._validate(target, job, config, step_selection, executor)
         # The job's own tags, under those given at launch.
         assert target.snapshot is not None
         job_tags = next((j.tags for j in target.snapshot.jobs if j.name == job), {})
@@ -256,7 +259,6 @@ class RunController:
             root_run_id=root_run_id,
             queued=self._queue is not None,
         )
-        executor = self._instance.config.executor
         request = ExecuteRunRequest(
             run_id=record.run_id,
             job_name=job,
@@ -267,6 +269,7 @@ class RunController:
             reused_steps=reused_steps or [],
             storage_dir=str(self._instance.artifacts_dir),
             executor=executor.kind,
+            executor_config=dict(executor.options),
             max_concurrent=executor.max_concurrent,
             pool_limits=dict(executor.pools),
         )
@@ -333,11 +336,18 @@ class RunController:
         job: str,
         run_config: dict[str, Any],
         step_selection: list[str] | None,
+        executor: ExecutorConfig,
     ) -> None:
         async with location.lease() as server:
             reply = await server.client.validate_run(
                 ValidateRunRequest(
-                    job_name=job, run_config=run_config, step_selection=step_selection
+                    job_name=job,
+                    run_config=run_config,
+                    step_selection=step_selection,
+                    executor=executor.kind,
+                    executor_config=dict(executor.options),
+                    max_concurrent=executor.max_concurrent,
+                    pool_limits=dict(executor.pools),
                 )
             )
         if reply.error is None:
@@ -349,6 +359,11 @@ class RunController:
             raise StepSelectionError(message)
         if reply.problem == "unknown_job":
             raise UnknownJobError(message)
+        if reply.problem == "executor":
+            raise InstanceConfigError(
+                f"{self._instance.home / 'instance.yaml'}: `$.executor` cannot run job {job!r} "
+                f"of location {location.name!r}: {message}"
+            )
         raise CodeLocationError(
             f"Location {location.name!r} could not check the run of job {job!r}: "
             f"{reply.error.type}: {message}",

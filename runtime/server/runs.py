@@ -112,7 +112,14 @@ class CodeServerRuns:
         from runtime.protocol.error_info import error_info
 
         problem = validate_run(
-            repository, request.job_name, request.run_config, request.step_selection
+            repository,
+            request.job_name,
+            request.run_config,
+            request.step_selection,
+            executor=request.executor,
+            executor_config=request.executor_config,
+            max_concurrent=request.max_concurrent,
+            pool_limits=request.pool_limits,
         )
         if problem is None:
             return m.ValidateRunReply()

@@ -139,7 +139,7 @@ async def test_instance_yaml_chooses_the_storage_dir(tmp_path: Path) -> None:
 
 async def test_a_bad_instance_yaml_fails_at_once(tmp_path: Path) -> None:
     (tmp_path / "instance.yaml").write_text("storage:\n  postgres: {url: x}\n")
-    with pytest.raises(InstanceConfigError, match=r"instance.yaml, line 2, .*not available yet"):
+    with pytest.raises(InstanceConfigError, match=r"instance.yaml, line 2, .*unknown key `url`"):
         Instance.from_home(tmp_path)
     (tmp_path / "instance.yaml").write_text("storage:\n  sqlite: {base_dir: 3}\n")
     with pytest.raises(InstanceConfigError, match=r"line 2, .*\$\.storage\.sqlite\.base_dir"):

@@ -15,6 +15,7 @@ from runtime.instance.config import (
     TagConcurrencyLimit,
     load_instance_config,
 )
+from runtime.instance.storage.registry import StorageRegistry
 from runtime.instance.storage.sqlite_kind import database_dir
 
 if TYPE_CHECKING:
@@ -86,22 +87,24 @@ def test_options_may_be_left_empty(tmp_path: Path) -> None:
     assert config.run_launcher.kind == "in_process"
 
 
-def test_postgres_is_not_available_yet(tmp_path: Path) -> None:
+def test_a_planned_storage_is_not_available_yet(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
         """
         executor:
           max_concurrent: 2
         storage:
-          postgres:
-            postgres_url: postgresql://localhost/runtime
+          mongo:
+            url: mongodb://localhost/runtime
         """,
     )
     with pytest.raises(InstanceConfigError) as caught:
-        load_instance_config(tmp_path)
+        load_instance_config(
+            tmp_path, registry=StorageRegistry(planned={"mongo": "MongoDB storage"})
+        )
     message = str(caught.value)
     assert message.startswith(f"{path}, line 4,")
-    assert "not available yet" in message and "$.storage.postgres" in message
+    assert "not available yet" in message and "$.storage.mongo" in message
 
 
 def test_an_unknown_storage_names_the_line_and_suggests(tmp_path: Path) -> None:
@@ -110,7 +113,7 @@ def test_an_unknown_storage_names_the_line_and_suggests(tmp_path: Path) -> None:
         load_instance_config(tmp_path)
     assert str(caught.value) == (
         f"{path}, line 3, column 3: `$.storage` names an unknown storage: there is no storage "
-        "`sqlte`; did you mean `sqlite`? the known storages are `sqlite`."
+        "`sqlte`; did you mean `sqlite`? the known storages are `postgres`, `sqlite`."
     )
 
 
@@ -133,7 +136,7 @@ def test_storage_that_is_not_a_mapping(tmp_path: Path) -> None:
     with pytest.raises(InstanceConfigError, match=r"line 1, .*`\$\.storage`: expected a mapping"):
         load_instance_config(tmp_path)
     _write(tmp_path, "storage: {}\n")
-    with pytest.raises(InstanceConfigError, match="chooses none of `sqlite` or `postgres`"):
+    with pytest.raises(InstanceConfigError, match="chooses none of `postgres` or `sqlite`"):
         load_instance_config(tmp_path)
     _write(tmp_path, "storage: {sqlite: {}, postgres: {}}\n")
     with pytest.raises(InstanceConfigError, match="`\\$.storage` chooses more than one"):
@@ -196,9 +199,19 @@ def test_bad_value_names_line_and_path(tmp_path: Path) -> None:
     assert "$.executor.pools" in message
 
 
-def test_bad_executor_kind(tmp_path: Path) -> None:
-    _write(tmp_path, "executor:\n  kind: threads\n")
-    with pytest.raises(InstanceConfigError, match=r"line 2, .*\$\.executor\.kind"):
+def test_executor_options_sit_under_the_kinds_name(tmp_path: Path) -> None:
+    _write(tmp_path, "executor:\n  kind: dask\n  dask:\n    scheduler_address: tcp://h:8786\n")
+    config = load_instance_config(tmp_path)
+    assert config.executor.kind == "dask"
+    assert config.executor.options == {"scheduler_address": "tcp://h:8786"}
+
+
+def test_an_executor_key_of_another_kind_is_an_error(tmp_path: Path) -> None:
+    _write(tmp_path, "executor:\n  kind: dask\n  pool:\n    db: 1\n")
+    with pytest.raises(
+        InstanceConfigError,
+        match=r"line 3, .*`\$\.executor\.pool` is not a setting.*did you mean `pools`",
+    ):
         load_instance_config(tmp_path)
 
 

@@ -38,15 +38,21 @@ SCRATCH = StorageKind(name="scratch", title="Scratch", config_type=ScratchConfig
 
 def test_builtin_kinds_and_planned_ones() -> None:
     registry = StorageRegistry()
-    assert registry.names == ["sqlite"]
-    assert registry.all_names == ["sqlite", "postgres"]
-    assert registry.planned_title("postgres") == "PostgreSQL storage"
+    assert registry.names == ["postgres", "sqlite"]
+    assert registry.all_names == ["postgres", "sqlite"]
     kind = registry.get("sqlite")
     assert kind is not None and kind.title == "SQLite"
-    assert registry.get("postgres") is None and registry.get("nope") is None
+    postgres = registry.get("postgres")
+    assert postgres is not None and postgres.title == "PostgreSQL"
+    assert registry.get("nope") is None
     assert registry.explain_unknown("sqlit") == (
-        "there is no storage `sqlit`; did you mean `sqlite`? the known storages are `sqlite`."
+        "there is no storage `sqlit`; did you mean `sqlite`? the known storages are "
+        "`postgres`, `sqlite`."
     )
+    planned = StorageRegistry(planned={"mongo": "MongoDB storage"})
+    assert planned.all_names == ["postgres", "sqlite", "mongo"]
+    assert planned.planned_title("mongo") == "MongoDB storage"
+    assert planned.get("mongo") is None
 
 
 def test_a_module_must_define_the_kind_it_is_listed_for() -> None:
@@ -59,7 +65,7 @@ def test_a_module_must_define_the_kind_it_is_listed_for() -> None:
 async def test_a_registered_kind_is_chosen_validated_and_opened(tmp_path: Path) -> None:
     registry = StorageRegistry()
     registry.register(SCRATCH)
-    assert registry.names == ["scratch", "sqlite"]
+    assert registry.names == ["postgres", "scratch", "sqlite"]
     (tmp_path / "instance.yaml").write_text("storage:\n  scratch:\n    folder: here\n")
     instance = Instance.from_home(tmp_path, registry=registry)
     assert instance.config.storage.kind == "scratch"

@@ -243,3 +243,19 @@ async def test_an_unknown_run_launcher_is_refused_before_anything_is_stored(
         ):
             await ws.launch_run(job="diamond", launcher="nope")
         assert await ws.count_runs() == 0
+
+
+async def test_an_unknown_executor_is_refused_at_launch_naming_instance_yaml(
+    tmp_path: Path,
+) -> None:
+    from runtime.errors import InstanceConfigError
+    from runtime.instance.config import ExecutorConfig, InstanceConfig
+    from runtime.instance.instance import Instance
+
+    instance = Instance.ephemeral(InstanceConfig(executor=ExecutorConfig(kind="multiprocesss")))
+    async with pipeline_workspace(tmp_path, instance=instance) as ws:
+        with pytest.raises(
+            InstanceConfigError, match=r"`\$\.executor` cannot run job 'diamond'.*'multiprocess'"
+        ):
+            await ws.launch_run(job="diamond")
+        assert await ws.count_runs() == 0

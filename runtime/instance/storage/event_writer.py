@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from runtime.errors import StorageError
+from runtime.errors import StorageError, StorageUnavailableError
 from runtime.protocol.messages import RUN_END_EVENTS
 
 if TYPE_CHECKING:
@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 # transaction never holds the write lock for long.
 MAX_BATCH = 5000
 
+# Pause between attempts at a batch while the storage's server is away (the
+# storage itself retries for its reconnect window before it says so).
+_UNAVAILABLE_PAUSE = 0.5
+
 # How many ended runs keep their last stored sequence for wait_for_new_events.
 _ENDED_RUNS_KEPT = 10_000
 
@@ -44,7 +48,9 @@ class EventWriter:
     Use as `async with EventWriter(storage) as writer:`; leaving it stores what is
     left. `append` never blocks and never fails for storage reasons: a batch that
     cannot be stored is retried run by run, and the runs whose events still fail
-    make `flush(run_id)` (and `flush()`) raise StorageError.
+    make `flush(run_id)` (and `flush()`) raise StorageError. A batch refused with
+    StorageUnavailableError (the server is away) is kept and tried again, with the
+    events behind it waiting in order, until it is stored or the writer closes.
 
     The background task lives in a task group that `async with` enters, so the
     block's body runs inside that group, like any anyio task group: leave the
@@ -65,6 +71,8 @@ class EventWriter:
         self._running = False
         self._closed = False
         self._failed_runs: dict[str, BaseException] = {}
+        # Set when the writer closed while the storage was unavailable: what is left fails at once.
+        self._gave_up: StorageUnavailableError | None = None
         self._last_stored: dict[str, int] = {}
         self._ended_runs: OrderedDict[str, int] = OrderedDict()
         self._run_signals: dict[str, anyio.Event] = {}
@@ -221,22 +229,40 @@ class EventWriter:
         progress.set()
 
     async def _store(self, batch: list[RunEvent]) -> None:
-        try:
-            await self._storage.store_events(batch)
-        except Exception:
-            # Isolate the run whose events broke the batch, so other runs keep their events.
-            by_run: dict[str, list[RunEvent]] = {}
-            for event in batch:
-                by_run.setdefault(event.run_id, []).append(event)
-            for run_events in by_run.values():
-                try:
-                    await self._storage.store_events(run_events)
-                except Exception as exc:
-                    self._failed_runs[run_events[0].run_id] = exc
-                else:
-                    self._stored(run_events)
-        else:
-            self._stored(batch)
+        while self._gave_up is None:
+            try:
+                await self._storage.store_events(batch)
+            except StorageUnavailableError as exc:
+                # The server is away and the storage retried for its whole window;
+                # nothing of the batch was stored. Keep it, and the order: later
+                # events wait in the buffer behind it. Only a closing writer gives up.
+                if self._closed:
+                    self._gave_up = exc
+                    break
+                await anyio.sleep(_UNAVAILABLE_PAUSE)
+                continue
+            except Exception:
+                await self._store_run_by_run(batch)
+            else:
+                self._stored(batch)
+            return
+        gave_up = self._gave_up
+        assert gave_up is not None
+        for event in batch:  # the writer closed while the server was away
+            self._failed_runs.setdefault(event.run_id, gave_up)
+
+    async def _store_run_by_run(self, batch: list[RunEvent]) -> None:
+        # Isolate the run whose events broke the batch, so other runs keep their events.
+        by_run: dict[str, list[RunEvent]] = {}
+        for event in batch:
+            by_run.setdefault(event.run_id, []).append(event)
+        for run_events in by_run.values():
+            try:
+                await self._storage.store_events(run_events)
+            except Exception as exc:
+                self._failed_runs[run_events[0].run_id] = exc
+            else:
+                self._stored(run_events)
 
     def _stored(self, events: list[RunEvent]) -> None:
         for event in events:

@@ -26,12 +26,11 @@ C = TypeVar("C")
 # Adding a backend: a module defining STORAGE_KIND, and one line here.
 BUILTIN_STORAGES: dict[str, str] = {
     "sqlite": "runtime.instance.storage.sqlite_kind",
+    "postgres": "runtime.instance.storage.postgres_kind",
 }
 
 # Backends that are planned but not written yet: choosing one is an error saying so.
-PLANNED_STORAGES: dict[str, str] = {
-    "postgres": "PostgreSQL storage",
-}
+PLANNED_STORAGES: dict[str, str] = {}
 
 DEFAULT_STORAGE = "sqlite"
 

@@ -87,6 +87,8 @@ class SqliteRunStorage:
         )
         self._opened = False
         self._schema_version = 0
+        self.applied_migrations: list[int] = []
+        """The schema versions this storage applied when it opened (empty: it was up to date)."""
 
     def describe(self) -> str:
         """`SQLite database at <path>`."""
@@ -125,7 +127,7 @@ class SqliteRunStorage:
             raise
 
     def _prepare(self, connection: sqlite3.Connection) -> int:
-        migrate(connection, self._migrations, path=str(self.path))
+        self.applied_migrations = migrate(connection, self._migrations, path=str(self.path))
         return current_version(connection)
 
     async def aclose(self) -> None:
