@@ -472,8 +472,11 @@ class Instance(OpenedResource):
 
         Prefer `async with instance:`. Raises InstanceConfigError for a home that
         cannot be used or a storage kind nobody registered, StorageError if the
-        storage cannot be opened.
+        storage cannot be opened, RuntimeFrameworkError outside an asyncio loop.
         """
+        from runtime.event_loop import require_asyncio
+
+        require_asyncio("An Instance")
         if self._closed:
             raise RuntimeFrameworkError(f"The instance at {self._home} is closed; build a new one.")
         if self._exit_stack is not None:
