@@ -157,10 +157,40 @@ def test_daemon_status_of_a_home_with_no_daemon(tmp_path: Path) -> None:
     assert not (tmp_path / "nothing-here").exists()
 
 
-def test_daemon_run_with_a_bad_flag_or_target_is_one_line(tmp_path: Path) -> None:
-    missing = runtime_cli("daemon", "run", "-f", "nope.py", home=tmp_path, cwd=tmp_path)
-    assert missing.returncode == 1
-    assert "nope.py" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+def test_daemon_run_with_a_missing_file_says_so_and_keeps_serving(tmp_path: Path) -> None:
+    # A missing python_file puts only its location in error (the file may appear and be
+    # reloaded): the daemon says which file in one line and runs until it is stopped.
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "runtime", "daemon", "run", "-f", "nope.py"],
+        cwd=tmp_path,
+        env={**os.environ, "RUNTIME_HOME": str(tmp_path / "home")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert daemon.stderr is not None
+        deadline = time.monotonic() + 30
+        lines: list[str] = []
+        while time.monotonic() < deadline:
+            line = daemon.stderr.readline()
+            lines.append(line)
+            if "daemon running on the instance" in line:
+                break
+        said = "".join(lines)
+        assert "nope.py does not exist" in said, said
+        assert "Traceback" not in said
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=20) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait(timeout=10)
+        if daemon.stderr is not None:
+            daemon.stderr.close()
+
+
+def test_daemon_run_with_a_bad_flag_is_one_line(tmp_path: Path) -> None:
     bad = runtime_cli(
         "daemon", "run", "--tick-timeout", "0", "-f", "nope.py", home=tmp_path, cwd=tmp_path
     )
