@@ -87,6 +87,14 @@ def register(subparsers: Any) -> None:
         help="Seconds without a heartbeat before exiting (default 30).",
     )
     life.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="On SIGTERM or SIGINT, how long runs in flight may take to finish before they "
+        "are canceled; new runs are refused meanwhile (default 10).",
+    )
+    life.add_argument(
         "--lazy-load-user-code",
         action="store_true",
         help="Listen first and load in the background; a load error is served, not fatal.",
@@ -104,7 +112,11 @@ def register(subparsers: Any) -> None:
 def _grpc(args: argparse.Namespace) -> int:
     from runtime.loader.target import LoadTarget
     from runtime.protocol.messages import DEFAULT_MAX_REQUEST_BYTES
-    from runtime.server.options import DEFAULT_HEARTBEAT_TIMEOUT, ServerOptions
+    from runtime.server.options import (
+        DEFAULT_HEARTBEAT_TIMEOUT,
+        DEFAULT_SHUTDOWN_GRACE,
+        ServerOptions,
+    )
 
     parser: argparse.ArgumentParser = args.parser
     if args.port is not None and not 0 <= args.port <= 65535:
@@ -118,6 +130,8 @@ def _grpc(args: argparse.Namespace) -> int:
             parser.error("--heartbeat-timeout needs --heartbeat.")
         if args.heartbeat_timeout <= 0:
             parser.error(f"--heartbeat-timeout must be positive, not {args.heartbeat_timeout}.")
+    if args.shutdown_grace is not None and args.shutdown_grace < 0:
+        parser.error(f"--shutdown-grace cannot be negative, not {args.shutdown_grace}.")
     if args.max_request_bytes is not None and args.max_request_bytes <= 0:
         parser.error(f"--max-request-bytes must be positive, not {args.max_request_bytes}.")
     auth_token = _auth_token(args)
@@ -155,6 +169,9 @@ def _grpc(args: argparse.Namespace) -> int:
         auth_token=auth_token,
         storage_dir=storage_dir,
         max_request_bytes=args.max_request_bytes or DEFAULT_MAX_REQUEST_BYTES,
+        shutdown_grace=(
+            DEFAULT_SHUTDOWN_GRACE if args.shutdown_grace is None else args.shutdown_grace
+        ),
     )
     if options.ssl_certfile is not None:
         import ssl

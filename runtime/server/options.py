@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from runtime.protocol.auth import AuthToken
 
 DEFAULT_HEARTBEAT_TIMEOUT = 30.0
+# On SIGTERM or SIGINT: how long runs in flight may take to finish before they are canceled.
+DEFAULT_SHUTDOWN_GRACE = 10.0
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class ServerOptions:
     storage_dir: str | None = None
     # The largest request message accepted; larger ones get RESOURCE_EXHAUSTED.
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
 
     def __post_init__(self) -> None:
         if (self.port is None) == (self.socket is None):
