@@ -52,11 +52,16 @@ async def test_sigterm_mid_run_cancels_it_after_the_grace_naming_the_signal(
         assert "exited with code" not in (result.failure_message or "")
 
 
-async def test_sigterm_lets_runs_in_flight_finish_and_refuses_new_ones(tmp_path: Path) -> None:
+async def test_sigterm_lets_runs_in_flight_finish_and_refuses_new_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     os.environ["RUNS_TEST_DIR"] = str(tmp_path)
     async with standalone_server(
         "-f", str(PIPELINE), "--port", "0", "--shutdown-grace", "30"
     ) as server:
+        # The host sends the server's token from the environment.
+        assert server.auth_token is not None
+        monkeypatch.setenv("RUNTIME_CODE_SERVER_TOKEN", server.auth_token)
         async with Workspace.from_targets(
             grpc_servers=[f"127.0.0.1:{server.port}"], instance=Instance.ephemeral()
         ) as ws:
