@@ -140,8 +140,10 @@ class FilesystemIOManager:
         self._parent_index: dict[tuple[str, str], tuple[int, int]] | None = None
         # Whether what an earlier manager left in this run's log is indexed.
         self._own_log_read = False
-        # Logs checked private to this user (see check_private_file), once each.
+        # Logs checked private to this user (see check_private_file), and
+        # directories made private, once each.
         self._checked: set[Path] = set()
+        self._private_dirs: set[Path] = set()
 
     def log_path(self, run_id: str | None = None) -> Path:
         """The output log of `run_id` (this run by default)."""
@@ -163,7 +165,10 @@ class FilesystemIOManager:
         with self._lock:
             self._append(step_key, output_name, data)
         if asset_key is not None:
-            _write_atomically(self.asset_path(asset_key), data, root=self.base_dir)
+            path = self.asset_path(asset_key)
+            with self._lock:
+                self._make_private_dir(path.parent)
+            _write_atomically(path, data)
 
     def flush(self) -> list[str]:
         """Push what was appended to the operating system and close the log."""
@@ -214,6 +219,12 @@ class FilesystemIOManager:
                 f"Asset {asset_key!r} was never materialized with this storage: nothing at {path}."
             ) from None
 
+    def _make_private_dir(self, directory: Path) -> None:
+        # Called with the lock held: create (0700) and check the directory once.
+        if directory not in self._private_dirs:
+            make_private_dirs(directory, self.base_dir)
+            self._private_dirs.add(directory)
+
     def _check_log(self, path: Path) -> None:
         # Called with the lock held; raises UntrustedFileError for a log others could write.
         if path not in self._checked and check_private_file(path, self.base_dir):
@@ -223,7 +234,7 @@ class FilesystemIOManager:
         # Called with the lock held.
         if self._log is None:
             path = self.log_path()
-            make_private_dirs(path.parent, self.base_dir)
+            self._make_private_dir(path.parent)
             self._log = os.fdopen(open_private(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab")
             # Outputs stored before a restart of this manager stay readable.
             self._index.update(_read_index(path))
@@ -281,10 +292,9 @@ def _read_at(path: Path, offset: int, length: int) -> bytes:
         return file.read(length)
 
 
-def _write_atomically(path: Path, data: bytes, *, root: Path) -> None:
-    """Write `data` to `path` (0600, under `root`) through a temporary name, so a reader
-    never sees half of it."""
-    make_private_dirs(path.parent, root)
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write `data` to `path` (0600; its directory exists) through a temporary name, so a
+    reader never sees half of it."""
     # Unique per process and thread, so concurrent writers never share one.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:

@@ -153,15 +153,17 @@ class CodeServerRuns:
             raise ExecutionError(
                 f"Run {request.run_id!r} is already executing in this code server."
             )
+        engine_request = job_run_request(request, self._storage_dir)
         if request.reused_steps and self._storage_dir is None:
-            yield _refusal(
-                request,
-                f"it reuses the stored outputs of steps {', '.join(request.reused_steps)}, "
-                "but this code server keeps run outputs in memory only (it was started "
-                "without --storage-dir), so it cannot re-execute from stored outputs",
+            yield _engine_refusal(
+                engine_request,
+                ExecutionError(
+                    f"it reuses the stored outputs of steps {', '.join(request.reused_steps)}, "
+                    "but this code server keeps run outputs in memory only (it was started "
+                    "without --storage-dir), so it cannot re-execute from stored outputs"
+                ),
             )
             return
-        engine_request = job_run_request(request, self._storage_dir)
         buffer = EventBuffer()
         active = _ActiveRun(request.run_id, CancelToken())
         self._runs[request.run_id] = active
@@ -224,4 +226,14 @@ def _refusal(request: m.ExecuteRunRequest, why: str) -> m.EventBatch:
     RunLog(request.run_id, sink, next_sequence=max(request.first_sequence, 1)).emit(
         "RUN_FAILURE", None, m.RunFailurePayload(message=message)
     )
+    return m.EventBatch(events=sink.events)
+
+
+def _engine_refusal(request: JobRunRequest, why: Exception) -> m.EventBatch:
+    """The engine's one RUN_FAILURE for a run that cannot start, with `why` as its error."""
+    from runtime.execution.job_run import refuse_run
+    from runtime.protocol.run_log import ListSink
+
+    sink = ListSink()
+    refuse_run(request, sink, why)
     return m.EventBatch(events=sink.events)

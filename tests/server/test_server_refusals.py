@@ -106,7 +106,7 @@ async def test_bad_executor_options_and_io_settings_are_refused_with_their_reaso
     assert message == (
         "Run 'r3' of job 'locked' could not start: it reuses the stored outputs of steps "
         "guarded, but this code server keeps run outputs in memory only (it was started "
-        "without --storage-dir), so it cannot re-execute from stored outputs."
+        "without --storage-dir), so it cannot re-execute from stored outputs"
     )
     message = only_failure(unnumbered, first_sequence=1)
     assert "first_sequence must be >= 1, got 0 for run 'r4'." in message
