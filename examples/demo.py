@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -33,8 +34,8 @@ WORKSPACE_FILE = HERE / "workspace" / "workspace.yaml"
 REMOTE_CODE = HERE / "hello_world" / "definitions.py"
 
 
-def start_remote_server() -> tuple[subprocess.Popen[str], int]:
-    """A standalone code server on a free TCP port; returns it and its port."""
+def start_remote_server(token: str) -> tuple[subprocess.Popen[str], int]:
+    """A standalone code server on a free TCP port, guarded by `token`; returns it and its port."""
     server = subprocess.Popen(
         [
             sys.executable,
@@ -51,6 +52,8 @@ def start_remote_server() -> tuple[subprocess.Popen[str], int]:
         ],
         stdout=subprocess.PIPE,
         text=True,
+        # A TCP code server needs a shared secret; the environment keeps it off argv.
+        env={**os.environ, "RUNTIME_CODE_SERVER_TOKEN": token},
     )
     assert server.stdout is not None
     for line in server.stdout:
@@ -69,11 +72,18 @@ def is_running(pid: int) -> bool:
 
 
 async def main() -> int:
-    remote, port = start_remote_server()
+    token = secrets.token_urlsafe(32)
+    remote, port = start_remote_server(token)
     try:
         specs = load_workspace_file(WORKSPACE_FILE)
         specs.append(
-            grpc_server_spec(host="127.0.0.1", port=port, socket=None, location_name="remote_hello")
+            grpc_server_spec(
+                host="127.0.0.1",
+                port=port,
+                socket=None,
+                location_name="remote_hello",
+                auth_token=token,
+            )
         )
         started = time.perf_counter()
         async with Workspace.from_specs(specs) as ws:
