@@ -185,6 +185,9 @@ class DaskRunner:
                     # Loopback only; workers in this process talk in-process.
                     **({"host": "127.0.0.1"} if options.processes else {}),
                     dashboard_address=None,
+                    # The scheduler serves /health and /metrics even without a
+                    # dashboard, on port 8787 unless told: any free loopback port.
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                     asynchronous=True,
                 )
             except Exception as exc:
@@ -391,11 +394,16 @@ class DaskRunner:
 
     def _worker_died(self, attempt: _Attempt, exc: KilledWorker) -> ErrorInfo:
         address = getattr(exc.last_worker, "address", None)
+        pid = getattr(exc.last_worker, "pid", None)
+        # A worker killed at once may not have sent the attempt's first message.
+        name = attempt.worker_name(address)
+        if attempt.worker is None and pid:
+            name = f"{address} (pid {pid})"
         tries = exc.allowed_failures + 1
         return ErrorInfo(
             type="runtime.execution.dask.WorkerDiedError",
             message=(
-                f"The Dask worker {attempt.worker_name(address)} running step "
+                f"The Dask worker {name} running step "
                 f"{attempt.call.key!r} died; Dask gave up on the task after "
                 f"{tries} worker{'s' if tries > 1 else ''} died running it."
             ),
