@@ -50,7 +50,9 @@ class DaskCluster:
             # wait_for_workers counts a worker that is still being removed.
             while len(client.scheduler_info(n_workers=-1)["workers"]) != count:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"the Dask cluster at {self.address} has not {count} workers")
+                    raise TimeoutError(
+                        f"the Dask cluster at {self.address} has not {count} workers"
+                    )
                 time.sleep(0.1)
 
     def stop(self) -> None:
@@ -78,7 +80,8 @@ def start_cluster(folder: Path) -> DaskCluster:
         # Nothing of the checkout on the workers' path but what the executor adds.
         "PYTHONPATH": "",
     }
-    log = open(folder / "cluster.log", "ab")  # noqa: SIM115 - the processes own it
+    # The processes write to it; the parent closes its copy once they started.
+    log = open(folder / "cluster.log", "ab")
     scheduler = subprocess.Popen(
         [
             sys.executable,

@@ -217,7 +217,9 @@ async def test_a_worker_killed_mid_step_fails_the_attempt_naming_it_and_the_step
 async def test_a_worker_killed_mid_step_without_retries_fails_the_step(
     dask_address: str, tmp_path: Path
 ) -> None:
-    job = make_job("killed", step("dies", dask_ops.always_dies), step("after", dask_ops.after, x="dies"))
+    job = make_job(
+        "killed", step("dies", dask_ops.always_dies), step("after", dask_ops.after, x="dies")
+    )
     result, events, _ = await run_on_dask(job, {"scheduler_address": dask_address}, tmp_path)
     assert result.status == "FAILURE"
     killed = (tmp_path / "killed").read_text()
@@ -240,7 +242,9 @@ async def test_logs_and_prints_stream_back_while_the_step_runs(
         )
 
     def seen(message: str) -> bool:
-        return any(isinstance(e.payload, LogPayload) and e.payload.message == message for e in sink.events)
+        return any(
+            isinstance(e.payload, LogPayload) and e.payload.message == message for e in sink.events
+        )
 
     async with anyio.create_task_group() as group:
         group.start_soon(run)
@@ -327,7 +331,9 @@ async def test_a_run_without_a_reachable_io_manager_keeps_the_workers_outputs_it
 ) -> None:
     from runtime.execution.in_process import execute_job_in_process
 
-    job = make_job("in_memory", step("seed", dask_ops.seed), step("fails", dask_ops.fails, x="seed"))
+    job = make_job(
+        "in_memory", step("seed", dask_ops.seed), step("fails", dask_ops.fails, x="seed")
+    )
     result = await anyio.to_thread.run_sync(
         lambda: execute_job_in_process(
             job,
