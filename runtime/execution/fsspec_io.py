@@ -15,6 +15,7 @@ level up. Needs fsspec (`pip install 'runtime[dask]'`).
 
 from __future__ import annotations
 
+import os
 import pickle
 import threading
 import uuid
@@ -63,14 +64,14 @@ class FsspecIOManager:
 
     def __init__(
         self,
-        url: str,
+        url: str | os.PathLike[str],
         run_id: str,
         *,
         parent_run_id: str | None = None,
         storage_options: dict[str, Any] | None = None,
     ) -> None:
         self.location = FsspecLocation(
-            url=str(url),
+            url=os.fspath(url),
             run_id=run_id,
             parent_run_id=parent_run_id,
             storage_options=dict(storage_options or {}),

@@ -104,8 +104,8 @@ async def test_fan_out_runs_on_the_workers_in_parallel_and_fans_in(
     assert ("d", "async step on the worker's loop") in logs
     for key in "abc":
         assert (key, f"{key} runs in {io.load(key, 'result')['pid']}") in logs
-    outputs = {e.step_key: e.payload for e in events if e.event_type == "STEP_OUTPUT"}
-    assert outputs["total"].value_repr == "45" and outputs["total"].type_name == "int"
+    [output] = payloads(events, "STEP_OUTPUT", "total")
+    assert (output.value_repr, output.type_name) == ("45", "int")
 
 
 async def test_a_failing_step_carries_its_traceback_and_skips_downstream(
