@@ -25,13 +25,17 @@ SCENARIOS: dict[str, str] = {
     "steps": "benchmarks.steps",
     "events": "benchmarks.events",
     "web": "benchmarks.web",
+    "loop": "benchmarks.loop",
 }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Measure load, workspace, launch, step, event and web API overhead, beside the floor and Dagster.",
+        description=(
+            "Measure load, workspace, launch, step, event and web API overhead and host "
+            "loop lag, beside the floor and Dagster."
+        ),
     )
     parser.add_argument("--quick", action="store_true", help="a small subset, in under a minute")
     parser.add_argument(

@@ -13,6 +13,8 @@ from runtime.definitions.runner import provide_in_process_runner
 from runtime.version import __version__
 
 if TYPE_CHECKING:
+    from runtime.daemon.daemon import Daemon
+    from runtime.daemon.options import DaemonOptions
     from runtime.definitions.asset import asset
     from runtime.definitions.asset_job import define_asset_job
     from runtime.definitions.definitions import Definitions
@@ -67,6 +69,8 @@ _EXPORTS: dict[str, str] = {
     "StepContext": "runtime.execution.context",
     "materialize": "runtime.execution.in_process",
     "Workspace": "runtime.host.workspace",
+    "Daemon": "runtime.daemon.daemon",
+    "DaemonOptions": "runtime.daemon.options",
     "Instance": "runtime.instance.instance",
     "RuntimeFrameworkError": "runtime.errors",
     "DefinitionError": "runtime.errors",
@@ -105,6 +109,8 @@ __all__ = (
     "StepContext",
     "materialize",
     "Workspace",
+    "Daemon",
+    "DaemonOptions",
     "Instance",
     "RuntimeFrameworkError",
     "DefinitionError",

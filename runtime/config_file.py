@@ -11,6 +11,12 @@ A mapping whose only key is ``env`` (``port: {env: GRPC_PORT}``) is replaced by
 that environment variable's value before validation; because environment values
 are strings, conversion is lax about strings: ``"50051"`` is accepted where the
 schema asks for an int.
+
+Hostile or mistaken files stay cheap: a file over MAX_CONFIG_BYTES is refused
+before it is parsed, a document whose YAML aliases (``*name``) expand to more
+than MAX_CONFIG_VALUES values is refused as it expands, and a large file is
+first checked on its opening part, so a mistake at line 3 of a big file is
+reported without parsing the rest (ruamel.yaml parses some 100 KB a second).
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ if TYPE_CHECKING:
     from runtime.errors import ConfigError
 
 __all__ = [
+    "MAX_CONFIG_BYTES",
+    "MAX_CONFIG_VALUES",
     "ConfigPath",
     "YamlDocument",
     "explain_validation_error",
@@ -38,6 +46,14 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+# A config file bigger than this is refused unread: no one writes one by hand,
+# and parsing it would take minutes.
+MAX_CONFIG_BYTES = 1024 * 1024
+# Values a document may expand to; only YAML aliases get a small file past it.
+MAX_CONFIG_VALUES = 1_000_000
+# A file larger than this is first checked on its opening part of about this size.
+_PREFIX_BYTES = 16 * 1024
 
 # A position inside a document: mapping keys and sequence indexes from the root.
 ConfigPath = tuple[str | int, ...]
@@ -86,6 +102,37 @@ def _parse_config_path(text: str) -> ConfigPath:
     return tuple(steps)
 
 
+class _BadYaml(Exception):
+    """Internal: text that does not parse; `line` is where (None when unknown)."""
+
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _parse_tree(text: str, *, source: str) -> Any:
+    """ruamel.yaml's round-trip tree of `text`; raises _BadYaml naming the line of bad YAML."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    try:
+        return YAML(typ="rt", pure=True).load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "it is not valid YAML"
+        if mark is None:
+            raise _BadYaml(f"{source} is not valid YAML: {problem}.", None) from exc
+        raise _BadYaml(
+            f"{source}, line {mark.line + 1}, column {mark.column + 1}: "
+            f"the file is not valid YAML: {problem}.",
+            mark.line + 1,
+        ) from exc
+    except YAMLError as exc:
+        raise _BadYaml(f"{source} is not valid YAML: {exc}", None) from exc
+    except RecursionError:
+        raise _BadYaml(f"{source} nests its values too deeply to be read.", None) from None
+
+
 class YamlDocument:
     """A parsed YAML file: plain data (``{env: VAR}`` resolved) plus every node's position.
 
@@ -96,28 +143,26 @@ class YamlDocument:
     def __init__(self, source: str, tree: Any, *, error: type[ConfigError]) -> None:
         self.source = source
         self._tree = tree
+        self._check_expansion(tree, (), {}, error)
+        # Aliases share their anchor's copy, as they share its node.
+        self._copies: dict[int, Any] = {}
         self.data: Any = self._plain(tree, (), error)
 
     @classmethod
     def parse(cls, text: str, *, source: str, error: type[ConfigError]) -> YamlDocument:
-        """Parse YAML text; ``source`` names it in messages. Raises ``error`` on bad YAML."""
-        from ruamel.yaml import YAML
-        from ruamel.yaml.error import MarkedYAMLError, YAMLError
+        """Parse YAML text; ``source`` names it in messages.
 
+        Raises ``error`` on bad YAML, and on a document that expands to more
+        than MAX_CONFIG_VALUES values (an alias bomb).
+        """
         try:
-            tree = YAML(typ="rt", pure=True).load(text)
-        except MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            problem = exc.problem or exc.context or "it is not valid YAML"
-            if mark is None:
-                raise error(f"{source} is not valid YAML: {problem}.") from exc
-            raise error(
-                f"{source}, line {mark.line + 1}, column {mark.column + 1}: "
-                f"the file is not valid YAML: {problem}."
-            ) from exc
-        except YAMLError as exc:
-            raise error(f"{source} is not valid YAML: {exc}") from exc
-        return cls(source, tree, error=error)
+            tree = _parse_tree(text, source=source)
+        except _BadYaml as exc:
+            raise error(str(exc)) from exc.__cause__
+        try:
+            return cls(source, tree, error=error)
+        except RecursionError:
+            raise error(f"{source} nests its values too deeply to be read.") from None
 
     def position(self, at: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:
         """1-based (line, column) of the value at ``at``, or of its key when ``key`` is set.
@@ -138,6 +183,27 @@ class YamlDocument:
             except (KeyError, IndexError, TypeError):
                 break
         return line + 1, column + 1
+
+    def completes(self, at: Sequence[str | int]) -> bool:
+        """True when the node at ``at`` is followed by a sibling of itself or of an ancestor,
+        i.e. it does not reach the end of the document."""
+        node = self._tree
+        for step in at:
+            if isinstance(node, Mapping):
+                keys = list(node)
+                if step not in node:
+                    return False
+                if keys.index(step) < len(keys) - 1:
+                    return True
+            elif isinstance(node, list) and isinstance(step, int):
+                if step >= len(node):
+                    return False
+                if step < len(node) - 1:
+                    return True
+            else:
+                return False
+            node = node[step]
+        return False
 
     def line_of(self, at: Sequence[str | int]) -> int:
         """1-based line of the value at ``at``."""
@@ -182,7 +248,20 @@ class YamlDocument:
             raise self.error(error, where, problem, key=is_key) from exc
 
     def _plain(self, node: Any, at: ConfigPath, error: type[ConfigError]) -> Any:
-        """Copy ruamel's tree into builtins, replacing ``{env: VAR}`` with the variable's value."""
+        """Copy ruamel's tree into builtins, replacing ``{env: VAR}`` with the variable's value.
+
+        An alias is a reference to its anchor's node; its copy is the anchor's
+        copy too, so the copy is as small as the file (its expanded size was
+        checked before).
+        """
+        if isinstance(node, Mapping | list):
+            copied = self._copies.get(id(node))
+            if copied is None:
+                copied = self._copies[id(node)] = self._copy(node, at, error)
+            return copied
+        return _plain_scalar(node)
+
+    def _copy(self, node: Any, at: ConfigPath, error: type[ConfigError]) -> Any:
         if isinstance(node, Mapping):
             if len(node) == 1 and "env" in node and isinstance(node["env"], str):
                 return self._env_value(node["env"], at, error)
@@ -190,17 +269,39 @@ class YamlDocument:
                 self._plain(k, at, error): self._plain(v, (*at, _key_step(k)), error)
                 for k, v in node.items()
             }
-        if isinstance(node, list):
-            return [self._plain(item, (*at, i), error) for i, item in enumerate(node)]
-        # ruamel's scalar subclasses (HexInt, ScalarFloat, an anchored boolean...) become builtins.
-        from ruamel.yaml.scalarbool import ScalarBoolean
+        return [self._plain(item, (*at, i), error) for i, item in enumerate(node)]
 
-        if node is None or isinstance(node, bool | ScalarBoolean):
-            return node if node is None else bool(node)
-        for builtin in (str, int, float):
-            if isinstance(node, builtin):
-                return builtin(node)
-        return node
+    def _check_expansion(
+        self, node: Any, at: ConfigPath, sizes: dict[int, int], error: type[ConfigError]
+    ) -> int:
+        """How many values `node` stands for once its aliases are expanded (each node once).
+
+        Raises ``error`` at the first node past MAX_CONFIG_VALUES: a few lines of
+        aliases of aliases (a "billion laughs") would otherwise expand for minutes.
+        """
+        if not isinstance(node, Mapping | list):
+            return 1
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        sizes[id(node)] = 1  # a node reached again below itself counts once
+        if isinstance(node, Mapping):
+            items = [(_key_step(k), v) for k, v in node.items()]
+        else:
+            items = list(enumerate(node))
+        total = 1 + sum(
+            self._check_expansion(value, (*at, step), sizes, error) for step, value in items
+        )
+        if total > MAX_CONFIG_VALUES:
+            raise self.error(
+                error,
+                at,
+                f"`{format_config_path(at)}` expands to more than {MAX_CONFIG_VALUES:,} values: "
+                "YAML aliases (`*name`) repeat the values they name, and these repeat them "
+                "too many times over.",
+            )
+        sizes[id(node)] = total
+        return total
 
     def _env_value(self, name: str, at: ConfigPath, error: type[ConfigError]) -> str:
         value = os.environ.get(name)
@@ -212,6 +313,18 @@ class YamlDocument:
                 "which is not set.",
             )
         return value
+
+
+def _plain_scalar(node: Any) -> Any:
+    # ruamel's scalar subclasses (HexInt, ScalarFloat, an anchored boolean...) become builtins.
+    from ruamel.yaml.scalarbool import ScalarBoolean
+
+    if node is None or isinstance(node, bool | ScalarBoolean):
+        return node if node is None else bool(node)
+    for builtin in (str, int, float):
+        if isinstance(node, builtin):
+            return builtin(node)
+    return node
 
 
 def explain_validation_error(
@@ -267,15 +380,73 @@ def explain_validation_error(
     return where, f"invalid value at `{shown}`: {detail}.", False
 
 
-def read_yaml_document(path: Path, *, error: type[ConfigError]) -> YamlDocument:
-    """Read and parse a YAML file. Raises ``error`` if it is missing, unreadable or not YAML."""
+def read_yaml_document(
+    path: Path,
+    *,
+    error: type[ConfigError],
+    schema: type[Any] | None = None,
+    max_bytes: int = MAX_CONFIG_BYTES,
+) -> YamlDocument:
+    """Read and parse a YAML file.
+
+    Raises ``error`` if it is missing, unreadable, bigger than ``max_bytes``,
+    not YAML, or expands past MAX_CONFIG_VALUES values. With ``schema``, a
+    large file's opening part is checked against it first, so an early
+    mistake is reported (as ``convert`` would) without parsing the rest.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise error(
+                f"Config file {path} is {size / 1024 / 1024:.1f} MiB; a config file may be "
+                f"at most {max_bytes / 1024 / 1024:g} MiB."
+            )
+        with path.open("rb") as file:
+            raw = file.read(max_bytes + 1)  # it may have grown since
+        if len(raw) > max_bytes:
+            raise error(f"Config file {path} is over {max_bytes / 1024 / 1024:g} MiB.")
+        text = raw.decode("utf-8")
     except FileNotFoundError as exc:
         raise error(f"Config file {path} does not exist.") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise error(f"Config file {path} could not be read: {exc}.") from exc
+    if schema is not None and len(text) > 2 * _PREFIX_BYTES:
+        _check_opening(text, source=str(path), schema=schema, error=error)
     return YamlDocument.parse(text, source=str(path), error=error)
+
+
+def _check_opening(text: str, *, source: str, schema: type[Any], error: type[ConfigError]) -> None:
+    """Raise the first mistake of the file's opening part, if it is one the rest cannot undo.
+
+    The opening part is cut at a line end. What the cut makes of the document
+    (an open bracket, a last entry missing its keys) lies on the path to its
+    last node; a mistake anywhere else is in a part that is complete, so it
+    is the file's own.
+    """
+    cut = text.rfind("\n", 0, _PREFIX_BYTES)
+    if cut <= 0:
+        return
+    opening = text[: cut + 1]
+    last_line = opening.count("\n")
+    try:
+        tree = _parse_tree(opening, source=source)
+    except _BadYaml as exc:
+        # The cut can only break the end: a problem well before it is real.
+        if exc.line is not None and exc.line < last_line - 1:
+            raise error(str(exc)) from None
+        return
+    try:
+        document = YamlDocument(source, tree, error=error)
+    except Exception:
+        return  # e.g. an unset {env: VAR}: the full parse reports it in order
+    if document.data is None:
+        return
+    try:
+        msgspec.convert(document.data, schema, strict=False)
+    except msgspec.ValidationError as exc:
+        where, problem, is_key = explain_validation_error(exc, schema)
+        if document.completes(where):
+            raise document.error(error, where, problem, key=is_key) from None
 
 
 def load_yaml_config(path: Path, schema: type[T], *, error: type[ConfigError]) -> T:

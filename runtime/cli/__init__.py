@@ -24,6 +24,10 @@ COMMAND_MODULES: dict[str, str] = {
     "run": "runtime.cli.run_cmd",
     "instance": "runtime.cli.instance_cmd",
     "webserver": "runtime.cli.webserver_cmd",
+    "daemon": "runtime.cli.daemon_cmd",
+    "schedule": "runtime.cli.schedule_cmd",
+    "sensor": "runtime.cli.sensor_cmd",
+    "dev": "runtime.cli.dev_cmd",
 }
 
 

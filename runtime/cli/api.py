@@ -63,6 +63,14 @@ def register(subparsers: Any) -> None:
         help="Seconds without a heartbeat before exiting (default 30).",
     )
     life.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="On SIGTERM or SIGINT, how long runs in flight may take to finish before they "
+        "are canceled; new runs are refused meanwhile (default 10).",
+    )
+    life.add_argument(
         "--lazy-load-user-code",
         action="store_true",
         help="Listen first and load in the background; a load error is served, not fatal.",
@@ -79,7 +87,11 @@ def register(subparsers: Any) -> None:
 
 def _grpc(args: argparse.Namespace) -> int:
     from runtime.loader.target import LoadTarget
-    from runtime.server.options import DEFAULT_HEARTBEAT_TIMEOUT, ServerOptions
+    from runtime.server.options import (
+        DEFAULT_HEARTBEAT_TIMEOUT,
+        DEFAULT_SHUTDOWN_GRACE,
+        ServerOptions,
+    )
 
     parser: argparse.ArgumentParser = args.parser
     if args.port is not None and not 0 <= args.port <= 65535:
@@ -93,6 +105,8 @@ def _grpc(args: argparse.Namespace) -> int:
             parser.error("--heartbeat-timeout needs --heartbeat.")
         if args.heartbeat_timeout <= 0:
             parser.error(f"--heartbeat-timeout must be positive, not {args.heartbeat_timeout}.")
+    if args.shutdown_grace is not None and args.shutdown_grace < 0:
+        parser.error(f"--shutdown-grace cannot be negative, not {args.shutdown_grace}.")
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -116,6 +130,9 @@ def _grpc(args: argparse.Namespace) -> int:
         load_status_file=args.load_status_file,
         ssl_certfile=args.ssl_certfile,
         ssl_keyfile=args.ssl_keyfile,
+        shutdown_grace=(
+            DEFAULT_SHUTDOWN_GRACE if args.shutdown_grace is None else args.shutdown_grace
+        ),
     )
     if options.ssl_certfile is not None:
         import ssl

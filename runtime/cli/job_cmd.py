@@ -56,7 +56,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         command.add_argument(
             "--select", action="append", metavar="STEP", help="run only these steps (repeatable)"
         )
+        command.add_argument(
+            "--startup-timeout",
+            type=_positive_seconds,
+            default=180.0,
+            metavar="SECONDS",
+            help="how long the job's location may take to load (default 180); "
+            "the other locations are not waited for",
+        )
         command.set_defaults(handler=handler)
+
+
+def _positive_seconds(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"it must be a positive number of seconds, not {text}")
+    return value
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -147,9 +167,17 @@ async def _run_job(
     from runtime.host.workspace import Workspace
     from runtime.instance.instance import Instance
 
+    # Entered without waiting for every location: the launch waits for its own
+    # only, so a location that hangs while importing holds up only its own jobs.
     async with (
         Instance.from_home() as instance,
-        Workspace.from_specs(specs, instance=instance, restart=False) as ws,
+        Workspace.from_specs(
+            specs,
+            instance=instance,
+            restart=False,
+            startup_timeout=args.startup_timeout,
+            wait_for_load=False,
+        ) as ws,
     ):
         try:
             run = await ws.launch_run(

@@ -420,6 +420,12 @@ class _Run:
             return
         self.canceling = True
         self.emit("RUN_CANCELING")
+        if self.cancel.reason:
+            self.emit(
+                "ENGINE_EVENT",
+                None,
+                EnginePayload(message=self.cancel.reason, metadata={"cancel_reason": True}),
+            )
         for report in self._stop_runners():
             self.emit("ENGINE_EVENT", None, report)
         if self.interruptible_group is not None:

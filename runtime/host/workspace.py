@@ -50,12 +50,17 @@ if TYPE_CHECKING:
 
 __all__ = ["StatusWatcher", "Workspace"]
 
+# On close, how long event followers get to read the last events and end.
+_FOLLOWERS_GRACE = 1.0
+
 
 class Workspace:
     """The code locations of one workspace, each supervised in its own process (or remote), and their runs.
 
     Build one with `from_yaml`, `from_targets` or `from_specs`, then enter it
-    with `async with`. `locations` maps names to CodeLocation handles.
+    with `async with`, which returns once every location loaded or failed
+    (with `wait_for_load=False`: once each started loading; a launch then waits
+    only for the location it needs). `locations` maps names to CodeLocation handles.
     `instance` is the Instance runs are stored in (RUNTIME_HOME's unless one
     is given); it opens on first use. Raises WorkspaceConfigError when two
     locations share a name.
@@ -67,9 +72,10 @@ class Workspace:
         *,
         instance: Instance | None = None,
         options: SupervisorOptions | None = None,
+        wait_for_load: bool = True,
     ) -> None:
         self.options = options or SupervisorOptions()
-        self._locations = Locations(specs, self.options)
+        self._locations = Locations(specs, self.options, wait_for_load=wait_for_load)
         self.locations: Mapping[str, CodeLocation] = self._locations.by_name
         # Where runs and their events are stored. None: the default instance
         # (RUNTIME_HOME), read on first use. An instance that is not open yet is
@@ -80,6 +86,10 @@ class Workspace:
         self._runs: RunController | None = None
         self._runs_lock = anyio.Lock()
         self._closed = False
+        from runtime.runs.followers import Followers
+
+        # Every events() follower of this workspace's handles; ended when it closes.
+        self._followers = Followers()
 
     @property
     def instance(self) -> Instance:
@@ -106,6 +116,7 @@ class Workspace:
         heartbeat_timeout: float = 30.0,
         stop_grace: float = 5.0,
         options: SupervisorOptions | None = None,
+        wait_for_load: bool = True,
     ) -> Workspace:
         """A workspace of these LocationSpecs. `options`, when given, overrides the tuning keywords."""
         if options is None:
@@ -117,7 +128,7 @@ class Workspace:
                 stop_grace=stop_grace,
                 restart=restart,
             )
-        return cls(specs, instance=instance, options=options)
+        return cls(specs, instance=instance, options=options, wait_for_load=wait_for_load)
 
     @classmethod
     def from_yaml(
@@ -130,6 +141,7 @@ class Workspace:
         heartbeat_timeout: float = 30.0,
         stop_grace: float = 5.0,
         options: SupervisorOptions | None = None,
+        wait_for_load: bool = True,
     ) -> Workspace:
         """The workspace a workspace.yaml (or pyproject.toml [tool.runtime]) declares.
 
@@ -148,6 +160,7 @@ class Workspace:
             heartbeat_timeout=heartbeat_timeout,
             stop_grace=stop_grace,
             options=options,
+            wait_for_load=wait_for_load,
         )
 
     @classmethod
@@ -167,6 +180,7 @@ class Workspace:
         heartbeat_timeout: float = 30.0,
         stop_grace: float = 5.0,
         options: SupervisorOptions | None = None,
+        wait_for_load: bool = True,
     ) -> Workspace:
         """A workspace of Python files, modules, packages and running code servers.
 
@@ -174,7 +188,8 @@ class Workspace:
         name). `grpc_servers` entries are "host:port", or the path of a Unix
         socket. Relative paths are taken from the current directory, which is
         also the working directory unless `working_directory` says otherwise.
-        Raises WorkspaceConfigError for a missing file or a malformed address.
+        A file that does not exist is not raised: its location is in error once
+        the workspace is entered. Raises WorkspaceConfigError for a malformed address.
         """
         from runtime.workspace.config import code_location_spec
 
@@ -184,11 +199,8 @@ class Workspace:
         executable = str(Path(executable_path).expanduser().absolute()) if executable_path else None
         specs: list[LocationSpec] = []
         for file in python_files:
+            # A file that does not exist puts only its location in error, on entry.
             path = Path(file).expanduser().absolute()
-            if not path.is_file():
-                raise WorkspaceConfigError(
-                    f"Python file {path} (from python_files) does not exist."
-                )
             spec = code_location_spec(
                 "python_file",
                 str(path),
@@ -221,12 +233,21 @@ class Workspace:
             heartbeat_timeout=heartbeat_timeout,
             stop_grace=stop_grace,
             options=options,
+            wait_for_load=wait_for_load,
         )
 
     # --- lifecycle ----------------------------------------------------------
 
     async def __aenter__(self) -> Workspace:
-        """Start every location; return once each has loaded or failed."""
+        """Start every location; return once each has loaded or failed (or at once,
+        with `wait_for_load=False`).
+
+        Raises RuntimeFrameworkError when entered twice, or outside an asyncio
+        event loop (under anyio's trio backend, say).
+        """
+        from runtime.event_loop import require_asyncio
+
+        require_asyncio("A Workspace")
         if self._tg is not None or self._closed:
             raise RuntimeFrameworkError("A Workspace can be entered only once; build a new one.")
         tg = anyio.create_task_group()
@@ -258,11 +279,20 @@ class Workspace:
         # recorded and every process it started is stopped and reaped.
         try:
             if self._runs_tg is not None:
-                # Runs still in flight are stopped and recorded as such,
+                if self._runs is not None:
+                    # Runs still in flight are asked to cancel and get a moment
+                    # to end CANCELED through their servers, every event stored.
+                    with anyio.CancelScope(shield=True):
+                        await self._runs.close(grace=self.options.cancel_grace)
+                # Those that did not are stopped and recorded CANCELED here,
                 # while their servers and the instance are still there.
                 self._runs_tg.cancel_scope.cancel()
                 self._runs_tg.cancel_scope.shield = True
                 await self._runs_tg.__aexit__(None, None, None)
+            # Followers read what was stored one last time and end.
+            self._followers.close()
+            with anyio.CancelScope(shield=True):
+                await self._followers.wait_ended(_FOLLOWERS_GRACE)
         finally:
             # Every supervisor, generation and process task ends (and the
             # instance this workspace opened closes). The body's own exception
@@ -312,7 +342,9 @@ class Workspace:
         """Launch a run of `job` and return its handle at once.
 
         `location` may be left out when the job name is unique in the
-        workspace. `launcher="run_worker"` runs it in a fresh process instead of
+        workspace. In a workspace entered with `wait_for_load=False` it waits
+        for the location it needs to load (up to its start-up deadline), not
+        for the others. `launcher="run_worker"` runs it in a fresh process instead of
         the location's code server (the instance's run_launcher is the default).
         Raises before storing anything: CodeLocationError (unknown location, or
         one in error), UnknownJobError (listing the jobs that exist),
@@ -370,7 +402,7 @@ class Workspace:
         record = await self.instance.storage.get_run(run_id)
         if record is None:
             raise RunNotFoundError(f"No run {run_id} in the instance at {self.instance.home}.")
-        return RunHandle(self.instance, record)
+        return RunHandle(self.instance, record, followers=self._followers)
 
     async def list_runs(
         self,
@@ -405,6 +437,16 @@ class Workspace:
         await self._controller()
         return await self.instance.storage.count_runs(_run_filter(status, job, location, tags))
 
+    async def open_instance(self) -> Instance:
+        """The instance runs are stored in, opened if it was not (it stays open until the
+        workspace closes); for services beside the workspace, like the daemon.
+
+        Raises what opening raises (InstanceConfigError, StorageError) and
+        CodeLocationError when the workspace is not open.
+        """
+        await self._controller()
+        return self.instance
+
     async def _controller(self) -> RunController:
         """The run controller, opening the instance on first use.
 
@@ -427,7 +469,11 @@ class Workspace:
                     # Opened in a task of the workspace, which closes it last.
                     await self._tg.start(self._keep_instance_open)
                 self._runs = RunController(
-                    self.instance, self.locations, self._runs_tg, self.options
+                    self.instance,
+                    self.locations,
+                    self._runs_tg,
+                    self.options,
+                    followers=self._followers,
                 )
         return self._runs
 

@@ -98,6 +98,9 @@ class TickRecord(msgspec.Struct, frozen=True, kw_only=True):
     skip_reason: str | None = None
     error: str | None = None
     cursor: str | None = None
+    # What else the daemon says about the tick: missed cron times it did not
+    # catch up on, run keys it did not launch again.
+    notes: list[str] = []
     created_at: float
     updated_at: float
 

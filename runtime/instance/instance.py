@@ -34,12 +34,11 @@ from runtime.instance.home import (
 )
 from runtime.instance.records import RunRecord, RunStatus
 from runtime.instance.storage.registry import StorageRegistry
+from runtime.resource import OpenedResource
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Collection
-    from types import TracebackType
-    from typing import Self
 
     from runtime.instance.config import QueuedRunCoordinatorConfig, RunCoordinatorConfig
     from runtime.instance.daemon_records import (
@@ -58,7 +57,7 @@ __all__ = ["ARTIFACTS_DIR_NAME", "DEFAULT_HOME_DIR", "HOME_ENV_VAR", "Instance",
 ARTIFACTS_DIR_NAME = "storage"
 
 
-class Instance:
+class Instance(OpenedResource):
     """Where runs and their events live: a home directory, its instance.yaml and its storage.
 
     Build one, then open it with `async with`, which creates the home if need be,
@@ -287,11 +286,12 @@ class Instance:
 
         return await fail_orphaned_runs(self.storage, now=time.time())
 
-    async def request_cancel(self, run_id: str) -> RunRecord:
+    async def request_cancel(self, run_id: str, *, requested_by: str | None = None) -> RunRecord:
         """Ask for a run to stop, from any process sharing the instance; return its record.
 
-        The host driving the run sees it in `cancel_requests`. A finished run is
-        left alone. Raises RunNotFoundError for an unknown run.
+        The host driving the run sees it in `cancel_requests`. `requested_by`
+        says who asked and why (default: this process). A finished run is left
+        alone. Raises RunNotFoundError for an unknown run.
         """
         from runtime.instance.host import current_host
 
@@ -301,8 +301,20 @@ class Instance:
                 f"Cannot cancel run {run_id}: the instance at {self._home} has no such run."
             )
         if not record.is_finished:
-            await self.storage.add_cancel_request(run_id, time.time(), current_host().describe())
+            who = requested_by or current_host().describe()
+            await self.storage.add_cancel_request(run_id, time.time(), who)
         return record
+
+    async def fail_run(self, run: RunRecord, reason: str) -> bool:
+        """Fail a run that is still in `run.status`, with `reason`, and append an ENGINE_EVENT
+        and a RUN_FAILURE that end its event stream.
+
+        For runs nobody drives any more (the daemon's run monitoring). Returns
+        False, changing nothing, when the run moved on since `run` was read.
+        """
+        from runtime.instance.orphans import fail_run
+
+        return await fail_run(self.storage, run, reason, now=time.time())
 
     async def cancel_requests(self, run_ids: Collection[str]) -> set[str]:
         """Which of these runs someone asked to cancel."""
@@ -449,18 +461,6 @@ class Instance:
 
     # --- life -------------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
     @property
     def is_open(self) -> bool:
         """True between `open()` (or entering `async with`) and `aclose()`."""
@@ -472,8 +472,11 @@ class Instance:
 
         Prefer `async with instance:`. Raises InstanceConfigError for a home that
         cannot be used or a storage kind nobody registered, StorageError if the
-        storage cannot be opened.
+        storage cannot be opened, RuntimeFrameworkError outside an asyncio loop.
         """
+        from runtime.event_loop import require_asyncio
+
+        require_asyncio("An Instance")
         if self._closed:
             raise RuntimeFrameworkError(f"The instance at {self._home} is closed; build a new one.")
         if self._exit_stack is not None:

@@ -79,6 +79,10 @@ def code_server_command(
         "--heartbeat",
         "--heartbeat-timeout",
         str(options.heartbeat_timeout),
+        # Signalled by the supervisor (a reload's retired process, the workspace
+        # closing) or anyone else: finish or cancel runs before the SIGKILL.
+        "--shutdown-grace",
+        str(shutdown_grace(options)),
         # Listen first and load in a thread: the host can then ask a slow
         # load what it is importing, and a load error arrives as data.
         "--lazy-load-user-code",
@@ -86,6 +90,12 @@ def code_server_command(
         "--load-status-file",
         load_status_path,
     ]
+
+
+def shutdown_grace(options: CodeServerOptions) -> float:
+    """The grace a supervised code server gives its runs on SIGTERM: a second less than the
+    supervisor waits before SIGKILL, so the canceled runs' last events still get out."""
+    return max(0.0, options.stop_grace - 1.0)
 
 
 def code_server_environment(target: CodeServerTarget) -> dict[str, str]:

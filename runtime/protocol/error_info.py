@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,31 +13,57 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 _RUNTIME_DIR = str(Path(__file__).resolve().parent.parent)
+# The stdlib's import machinery: importlib/__init__.py and its frozen bootstrap.
+_IMPORTLIB_DIR = str(Path(importlib.__file__).resolve().parent)
+
+
+def is_import_machinery_frame(filename: str) -> bool:
+    """True for frames of Python's import machinery (frozen or in importlib/)."""
+    return filename.startswith(("<frozen importlib", _IMPORTLIB_DIR + "/"))
+
+
+def is_runtime_frame(filename: str) -> bool:
+    """True for frames of this package's own code."""
+    return filename.startswith(_RUNTIME_DIR + "/")
 
 
 def is_framework_frame(filename: str) -> bool:
-    """True for frames of the import machinery and of this package's loader and server.
+    """True for frames of the import machinery and of this package.
 
     Users read tracebacks of their own code; the frames that led into it from
-    here are noise.
+    here, and those of the check that rejected what they wrote, are noise.
     """
-    if filename.startswith("<frozen importlib"):
-        return True
-    return filename.startswith(_RUNTIME_DIR) and not filename.startswith(
-        (_RUNTIME_DIR + "/definitions", _RUNTIME_DIR + "/execution")
-    )
+    return is_import_machinery_frame(filename) or is_runtime_frame(filename)
 
 
 def format_user_traceback(
     exc: BaseException, *, hide: Callable[[str], bool] = is_framework_frame
 ) -> str:
-    """The traceback of exc (with its causes) without the frames `hide` rejects."""
+    """The traceback of exc (with its causes) without the frames `hide` rejects.
+
+    A user's mistake shows only the user's frames: none at all (an empty
+    string) when the mistake has no frame of theirs, such as a module that is
+    not installed. An error with no user frame that is not one of this
+    package's errors is a bug of the runtime, so its own frames stay (the
+    import machinery's still go).
+    """
+    from runtime.errors import RuntimeFrameworkError
+
     summary = traceback.TracebackException.from_exception(exc)
+    chain: list[traceback.TracebackException] = []
     current: traceback.TracebackException | None = summary
-    while current is not None:
-        kept = [frame for frame in current.stack if not hide(frame.filename)]
-        current.stack = traceback.StackSummary.from_list(kept)
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
         current = current.__cause__ or current.__context__
+    users = any(not hide(frame.filename) for part in chain for frame in part.stack)
+    if not users and not isinstance(exc, RuntimeFrameworkError | ImportError):
+        hide = is_import_machinery_frame  # a bug here: keep the runtime's frames
+    for part in chain:
+        part.stack = traceback.StackSummary.from_list(
+            [frame for frame in part.stack if not hide(frame.filename)]
+        )
+    if not any(part.stack for part in chain):
+        return ""
     return "".join(summary.format())
 
 

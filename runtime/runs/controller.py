@@ -23,7 +23,8 @@ from runtime.errors import (
     UnknownJobError,
 )
 from runtime.protocol.messages import ExecuteRunRequest, ValidateRunRequest
-from runtime.runs.driver import RunDriver
+from runtime.runs.driver import WORKSPACE_CLOSED, RunDriver
+from runtime.runs.followers import Followers
 from runtime.runs.handle import RunHandle
 from runtime.runs.launcher import build_launcher
 
@@ -44,6 +45,12 @@ logger = logging.getLogger("runtime.runs")
 # How often the host looks for cancel requests made by other processes (`runtime
 # run cancel`, another host's RunHandle.cancel) for the runs it drives.
 CANCEL_POLL_INTERVAL = 0.25
+
+# Launches checked and stored at once. A service that launches hundreds of runs
+# in one go would otherwise have every one of them encode its request, read
+# its reply and store its record in the same turn of the event loop, stalling
+# the loop for hundreds of milliseconds; the rest wait their turn, briefly.
+LAUNCHES_AT_ONCE = 2
 
 PARENT_RUN_TAG = "runtime/parent_run_id"
 ROOT_RUN_TAG = "runtime/root_run_id"
@@ -97,6 +104,44 @@ def resolve_location(
     )
 
 
+async def settled_location(
+    locations: Mapping[str, CodeLocation], job: str, location: str | None
+) -> CodeLocation:
+    """`resolve_location`, once the locations it depends on have loaded or failed.
+
+    With `location` named, only that one is waited for. Without, the job is
+    looked for as locations settle: the first loaded location found holding it
+    is used while others still load (a workspace entered with its default
+    `wait_for_load` has them all settled already). Each wait is bounded by the
+    location's start-up deadline, when it goes to error.
+    """
+    if location is not None:
+        found = locations.get(location)
+        if found is not None:
+            await found.settled.wait()
+        return resolve_location(locations, job, location)
+    while True:
+        loading = [loc for loc in locations.values() if not loc.settled.is_set()]
+        held = any(
+            loc.snapshot is not None and any(j.name == job for j in loc.snapshot.jobs)
+            for loc in locations.values()
+        )
+        if held or not loading:
+            return resolve_location(locations, job, None)
+        await _first_settled(loading)
+
+
+async def _first_settled(locations: list[CodeLocation]) -> None:
+    async with anyio.create_task_group() as tg:
+
+        async def wait(location: CodeLocation) -> None:
+            await location.settled.wait()
+            tg.cancel_scope.cancel()
+
+        for location in locations:
+            tg.start_soon(wait, location)
+
+
 def _require_loaded(location: CodeLocation) -> None:
     if location.status in ("loaded", "reloading") and location.server is not None:
         return
@@ -116,11 +161,14 @@ class RunController:
         locations: Mapping[str, CodeLocation],
         task_group: TaskGroup,
         options: CodeServerOptions,
+        *,
+        followers: Followers | None = None,
     ) -> None:
         self._instance = instance
         self._locations = locations
         self._task_group = task_group
         self._options = options
+        self.followers = followers if followers is not None else Followers()
         self._launchers: dict[str, RunLauncher] = {}
         self._drivers: dict[str, RunDriver] = {}
         self._queue: RunQueue | None = None
@@ -129,6 +177,7 @@ class RunController:
 
             self._queue = RunQueue(instance, task_group)
         self._watching_cancels = False
+        self._launching = anyio.CapacityLimiter(LAUNCHES_AT_ONCE)
 
     def _launcher(self, name: str) -> RunLauncher:
         launcher = self._launchers.get(name)
@@ -149,7 +198,31 @@ class RunController:
         launcher: str | None = None,
     ) -> RunHandle:
         """Check, store and start one run; see Workspace.launch_run."""
-        target = resolve_location(self._locations, job, location)
+        target = await settled_location(self._locations, job, location)
+        async with self._launching:
+            return await self._launch(
+                target,
+                job=job,
+                run_config=run_config,
+                tags=tags,
+                step_selection=step_selection,
+                parent_run_id=parent_run_id,
+                reused_steps=reused_steps,
+                launcher=launcher,
+            )
+
+    async def _launch(
+        self,
+        target: CodeLocation,
+        *,
+        job: str,
+        run_config: Mapping[str, Any] | None,
+        tags: Mapping[str, str] | None,
+        step_selection: list[str] | None,
+        parent_run_id: str | None,
+        reused_steps: list[str] | None,
+        launcher: str | None,
+    ) -> RunHandle:
         if launcher is None:
             configured = self._instance.config.run_launcher.kind
             try:
@@ -208,14 +281,28 @@ class RunController:
         if not self._watching_cancels:
             self._watching_cancels = True
             self._task_group.start_soon(self._watch_cancel_requests, name="run cancel requests")
-        return RunHandle(self._instance, record, driver=driver)
+        return RunHandle(self._instance, record, driver=driver, followers=self.followers)
 
     def handle(self, run_id: str) -> RunHandle | None:
         """The live handle of a run this controller drives, if it still drives it."""
         driver = self._drivers.get(run_id)
         if driver is None:
             return None
-        return RunHandle(self._instance, driver.record, driver=driver)
+        return RunHandle(self._instance, driver.record, driver=driver, followers=self.followers)
+
+    async def close(self, *, grace: float, reason: str = WORKSPACE_CLOSED) -> None:
+        """Ask every run driven here to cancel, giving `reason`; return once all have ended
+        or after `grace` seconds (the caller then stops the drivers still running).
+        """
+        drivers = list(self._drivers.values())
+        for driver in drivers:
+            try:
+                await driver.cancel(reason=reason)
+            except Exception:
+                logger.exception("could not cancel run %s", driver.run_id)
+        with anyio.move_on_after(grace):
+            for driver in drivers:
+                await driver.finished.wait()
 
     async def _drive(self, driver: RunDriver) -> None:
         try:

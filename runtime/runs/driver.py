@@ -3,16 +3,21 @@
 It sends the run to a code server, stores every streamed event through the
 instance's batching writer, moves the run's status as the events say, and
 only after the last event is durable marks the run finished. When the code
-server dies mid-run it records why (exit code or signal) and fails the run.
+server dies mid-run it records why (exit code or signal) and fails the run;
+when the host itself fails (storage, a bug) the run fails saying so, never
+blaming the code server. A run whose workspace closes under it ends CANCELED
+with the reason.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.lowlevel
 import msgspec
 
 from runtime.protocol.error_info import error_info
@@ -35,6 +40,31 @@ logger = logging.getLogger("runtime.runs")
 
 # How long to wait for a dead server's exit status before describing it without one.
 _EXIT_STATUS_WAIT = 2.0
+# Most of the loop's time one run's events may take before it yields; the clock
+# is read every _CLOCK_EVERY events.
+_SLICE_SECONDS = 0.002
+_CLOCK_EVERY = 32
+
+# Statuses in the order a run goes through them; a driver never moves its view back.
+_PROGRESS = {
+    RunStatus.NOT_STARTED: 0,
+    RunStatus.STARTING: 1,
+    RunStatus.STARTED: 2,
+    RunStatus.CANCELING: 3,
+    RunStatus.SUCCESS: 4,
+    RunStatus.FAILURE: 4,
+    RunStatus.CANCELED: 4,
+}
+
+WORKSPACE_CLOSED = "The run was canceled because its workspace closed before it finished."
+
+
+class _StreamBroken(Exception):
+    """Internal: reading the code server's event stream failed (not the host's handling of it)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 class RunDriver:
@@ -63,6 +93,10 @@ class RunDriver:
         self._queue = queue
         # Set while the run waits for its turn in the run queue.
         self._queue_scope: anyio.CancelScope | None = None
+        # Why the run is being canceled, when the host decided it (its workspace closed).
+        self._cancel_reason: str | None = None
+        # Why, when the code server canceled it on its own (it was shutting down).
+        self._server_cancel_reason: str | None = None
 
     # --- public -------------------------------------------------------------
 
@@ -71,8 +105,13 @@ class RunDriver:
         """The run's record as this driver last stored it."""
         return self._record
 
-    async def cancel(self) -> None:
-        """Request cancellation; the run's own events report how it ends."""
+    async def cancel(self, *, reason: str | None = None) -> None:
+        """Request cancellation; the run's own events report how it ends.
+
+        `reason`, when given, is stored as the run's reason if it ends CANCELED.
+        """
+        if reason is not None and self._cancel_reason is None:
+            self._cancel_reason = reason
         if self.finished.is_set() or self._cancel_requested.is_set():
             return
         self._cancel_requested.set()
@@ -80,7 +119,16 @@ class RunDriver:
             self._queue_scope.cancel()
             return
         if self.status in (RunStatus.STARTING, RunStatus.STARTED):
-            await self._set_status(RunStatus.CANCELING)
+            from runtime.instance.records import RunStatusTransitionError
+
+            try:
+                await self._set_status(
+                    RunStatus.CANCELING, expected_from={RunStatus.STARTING, RunStatus.STARTED}
+                )
+            except RunStatusTransitionError:
+                # The run moved on meanwhile: the server's RUN_CANCELING (or the
+                # run's end) got there first, and says all there is to say.
+                pass
 
     async def run(self) -> None:
         """The task body: never raises for the run's own failures; they become events."""
@@ -136,7 +184,7 @@ class RunDriver:
             return record is not None and record.status.is_finished
         self._emit("RUN_CANCELED")
         await self._instance.event_writer.flush(self.run_id)
-        await self._set_status(RunStatus.CANCELED)
+        await self._set_status(RunStatus.CANCELED, failure_reason=self._cancel_reason)
         return True
 
     async def _run(self) -> None:
@@ -157,6 +205,7 @@ class RunDriver:
             self._connection = connection
             outcome: list[str | None] = []
             broken: list[Exception] = []
+            failed_here: list[Exception] = []
 
             async def consume() -> None:
                 # Beside _forward_cancel, which must be able to reach the
@@ -167,14 +216,19 @@ class RunDriver:
                         self._request, first_sequence=self._log.next_sequence
                     )
                     outcome.append(await self._consume(connection.client.execute_run(request)))
-                except Exception as exc:  # the stream broke: the server died or went away
-                    broken.append(exc)
+                except _StreamBroken as exc:  # the server died or went away
+                    broken.append(exc.cause)
+                except Exception as exc:  # the host's own part failed (storage, a bug)
+                    failed_here.append(exc)
                 finally:
                     tg.cancel_scope.cancel()
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._forward_cancel, connection)
                 tg.start_soon(consume)
+            if failed_here:
+                # Not the code server's doing: run() records it as the host's failure.
+                raise failed_here[0]
             if outcome:
                 ended = outcome[0]
             else:
@@ -188,12 +242,40 @@ class RunDriver:
             )
             return
         await self._instance.event_writer.flush(self.run_id)
-        await self._set_status(END_EVENT_STATUS[ended])
+        status = END_EVENT_STATUS[ended]
+        reason = None
+        if status is RunStatus.CANCELED:
+            reason = self._cancel_reason or self._server_cancel_reason
+        await self._set_status(status, failure_reason=reason)
 
     async def _consume(self, stream: AsyncIterator[RunEvent]) -> str | None:
+        """Store the stream's events in order until the run's end event; return its type.
+
+        Raises _StreamBroken when reading the stream fails; anything else it
+        raises is the host's own failure.
+        """
         forward = self._log.forward
-        async for event in stream:
+        events = aiter(stream)
+        # A batch that piled up while the host was busy arrives at once; the
+        # stream yields its events without a pause, so the loop is given a
+        # turn every _SLICE_SECONDS of work through it.
+        clock = time.perf_counter
+        slice_ends = clock() + _SLICE_SECONDS
+        counted = 0
+        while True:
+            try:
+                event = await anext(events)
+            except StopAsyncIteration:
+                return None
+            except Exception as exc:
+                raise _StreamBroken(exc) from exc
             forward(event)
+            counted += 1
+            if counted == _CLOCK_EVERY:
+                counted = 0
+                if clock() > slice_ends:
+                    await anyio.lowlevel.checkpoint()
+                    slice_ends = clock() + _SLICE_SECONDS
             kind = event.event_type
             if kind == "RUN_START":
                 self._streaming.set()
@@ -202,9 +284,12 @@ class RunDriver:
             elif kind == "RUN_CANCELING":
                 if self.status in (RunStatus.STARTING, RunStatus.STARTED):
                     await self._set_status(RunStatus.CANCELING)
+            elif kind == "ENGINE_EVENT":
+                payload = event.payload
+                if isinstance(payload, EnginePayload) and payload.metadata.get("cancel_reason"):
+                    self._server_cancel_reason = payload.message
             elif kind in END_EVENT_STATUS:
                 return kind
-        return None
 
     async def _forward_cancel(self, connection: ServerConnection) -> None:
         await self._cancel_requested.wait()
@@ -222,7 +307,18 @@ class RunDriver:
         self._emit("RUN_CANCELING")
         self._emit("RUN_CANCELED")
         await self._instance.event_writer.flush(self.run_id)
-        await self._set_status(RunStatus.CANCELED)
+        await self._set_status(RunStatus.CANCELED, failure_reason=self._cancel_reason)
+
+    async def _end_canceled(self, message: str) -> None:
+        """End a run the host stops without its server's word (its workspace closed)."""
+        if self.status is not RunStatus.CANCELING:
+            self._emit("RUN_CANCELING")
+        self._emit("ENGINE_EVENT", payload=EnginePayload(message=message))
+        self._emit("RUN_CANCELED")
+        await self._instance.event_writer.flush(self.run_id)
+        if self.status is not RunStatus.CANCELING:
+            await self._set_status(RunStatus.CANCELING)
+        await self._set_status(RunStatus.CANCELED, failure_reason=message)
 
     async def _end_failed(self, message: str, error: ErrorInfo | None = None) -> None:
         self._emit("ENGINE_EVENT", payload=EnginePayload(message=message, error=error))
@@ -234,8 +330,9 @@ class RunDriver:
         """The driver itself was cancelled or crashed: leave the run finished and explained."""
         if self.status.is_finished:
             return
-        if isinstance(exc, anyio.get_cancelled_exc_class()):
-            message = "The host stopped before the run finished (its workspace was closed)."
+        canceled = isinstance(exc, anyio.get_cancelled_exc_class())
+        if canceled:
+            message = self._cancel_reason or WORKSPACE_CLOSED
             error = None
         else:
             message = f"The host failed while driving the run: {type(exc).__name__}: {exc}"
@@ -250,7 +347,10 @@ class RunDriver:
                     "run %s: could not cancel it on the server: %s", self.run_id, cancel_error
                 )
         try:
-            await self._end_failed(message, error)
+            if canceled:
+                await self._end_canceled(message)
+            else:
+                await self._end_failed(message, error)
         except Exception:
             logger.exception("could not record the end of run %s", self.run_id)
 
@@ -290,5 +390,8 @@ class RunDriver:
         record = await self._instance.update_run_status(
             self.run_id, status, failure_reason=failure_reason, expected_from=expected_from
         )
-        self._record = record
-        self.status = record.status
+        # Two of this driver's moves may race (a cancel and the server's events):
+        # keep the furthest, so its view never goes back to CANCELING from the end.
+        if _PROGRESS[record.status] >= _PROGRESS[self.status]:
+            self._record = record
+            self.status = record.status

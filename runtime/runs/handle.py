@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.to_thread
 
-from runtime.errors import RunNotFoundError
+from runtime.errors import RunNotFoundError, RuntimeFrameworkError
 from runtime.protocol.messages import RUN_END_EVENTS
 from runtime.protocol.run_result import fold_events
 
@@ -18,25 +20,37 @@ if TYPE_CHECKING:
     from runtime.protocol.messages import RunEvent
     from runtime.protocol.run_result import RunResult
     from runtime.runs.driver import RunDriver
+    from runtime.runs.followers import Followers
 
 # A follower also re-reads storage at this interval, so it sees events that
 # another process (a run worker, another host) stores.
 _POLL_SECONDS = 0.5
 _PAGE = 5000
+# A result folded from more events than this is folded in a worker thread.
+_FOLD_ON_LOOP = 2000
 
 
 class RunHandle:
     """A launched (or stored) run.
 
     `events()` replays what is stored and then follows live events until the
-    run's final event; any number of readers may follow one run. `wait()`
-    returns a RunResult once the run finished and every event is stored.
+    run's final event, or until the workspace that gave out the handle closes;
+    any number of readers may follow one run. `wait()` returns a RunResult
+    once the run finished and every event is stored.
     """
 
-    def __init__(self, instance: Instance, record: RunRecord, *, driver: RunDriver | None = None):
+    def __init__(
+        self,
+        instance: Instance,
+        record: RunRecord,
+        *,
+        driver: RunDriver | None = None,
+        followers: Followers | None = None,
+    ):
         self._instance = instance
         self._record = record
         self._driver = driver
+        self._followers = followers
         self.run_id = record.run_id
 
     def __repr__(self) -> str:
@@ -70,11 +84,33 @@ class RunHandle:
         return record
 
     async def events(self, *, after_sequence: int = 0) -> AsyncIterator[RunEvent]:
-        """Every event of the run after `after_sequence`, in order, ending after the final one."""
-        storage = self._instance.storage
+        """Every event of the run after `after_sequence`, in order, ending after the final one.
+
+        When the workspace that gave out this handle closes, it ends after
+        what is stored by then, even if the run goes on elsewhere.
+        """
+        followers = self._followers
+        if followers is None:
+            async for event in self._follow(after_sequence):
+                yield event
+            return
+        with followers.following():
+            async for event in self._follow(after_sequence):
+                yield event
+
+    async def _follow(self, after_sequence: int) -> AsyncIterator[RunEvent]:
+        followers = self._followers
         last = after_sequence
         while True:
-            batch = await storage.get_events(self.run_id, after_sequence=last, limit=_PAGE)
+            closing = followers is not None and followers.closed
+            try:
+                batch = await self._instance.storage.get_events(
+                    self.run_id, after_sequence=last, limit=_PAGE
+                )
+            except RuntimeFrameworkError:
+                if closing:
+                    return  # the instance closed with the workspace: nothing more to read
+                raise
             for event in batch:
                 last = event.sequence
                 yield event
@@ -82,9 +118,13 @@ class RunHandle:
                     return
             if len(batch) == _PAGE:
                 continue
-            if await self._finished_without_end_event(last):
+            if closing or await self._finished_without_end_event(last):
                 return
-            await self._instance.wait_for_new_events(self.run_id, last, _POLL_SECONDS)
+            if followers is None:
+                await self._instance.wait_for_new_events(self.run_id, last, _POLL_SECONDS)
+            else:
+                with followers.waiting():
+                    await self._instance.wait_for_new_events(self.run_id, last, _POLL_SECONDS)
 
     async def _finished_without_end_event(self, last: int) -> bool:
         # A run whose host died before storing its end event is still finished
@@ -109,7 +149,13 @@ class RunHandle:
             while not (await self.refresh()).is_finished:  # noqa: ASYNC110
                 await anyio.sleep(_POLL_SECONDS)
         events = await self._instance.storage.get_events(self.run_id)
-        return fold_events(self.run_id, events, status=str(self._record.status))
+        status = str(self._record.status)
+        if len(events) < _FOLD_ON_LOOP:
+            return fold_events(self.run_id, events, status=status)
+        # Folding tens of thousands of events takes tens of milliseconds: not on the loop.
+        return await anyio.to_thread.run_sync(
+            functools.partial(fold_events, self.run_id, events, status=status)
+        )
 
     async def cancel(self) -> None:
         """Ask the run to stop. Returns at once; `wait()` tells when it ended (CANCELED,

@@ -2,7 +2,11 @@
 
 Stops on SIGTERM or SIGINT (a second one exits at once), on a Shutdown RPC,
 when heartbeats stop (with --heartbeat), and, through the kernel, when the
-supervising parent dies. Without --lazy-load-user-code a load error is printed
+supervising parent dies. Stopping refuses new runs, lets the runs in flight
+finish within the shutdown grace (--shutdown-grace for a signal, the
+request's own for Shutdown) and then cancels them, each saying why; their
+last events still reach their hosts.
+Without --lazy-load-user-code a load error is printed
 on stderr and the process exits with status 1 before it ever listens.
 """
 
@@ -29,11 +33,15 @@ if TYPE_CHECKING:
 
     from runtime.protocol.messages import LoadTimings
     from runtime.server.options import ServerOptions
+    from runtime.server.runs import CodeServerRuns
+    from runtime.server.service import CodeLocationService
 
 logger = logging.getLogger("runtime.server")
 
 # How often the load status file is refreshed while user code imports.
 STATUS_FILE_INTERVAL = 0.1
+# After the shutdown grace: how long canceled runs get to end before they are abandoned.
+CANCEL_SECONDS = 2.0
 LOAD_ERROR_EXIT_STATUS = 1
 
 
@@ -92,7 +100,7 @@ async def _serve(options: ServerOptions) -> int:
         options.target, location_name=options.location_name, server_id=server_id
     )
     stop = StopRequest()
-    _install_signal_handlers(stop)
+    _install_signal_handlers(stop, options.shutdown_grace)
     async with anyio.create_task_group() as tg:
         if options.load_status_file:
             tg.start_soon(_write_status_while_loading, location, options.load_status_file)
@@ -113,8 +121,9 @@ async def _serve(options: ServerOptions) -> int:
             watchdog=watchdog,
         )
         runs = service.runs = CodeServerRuns()
+        # The runs are left inside the serving block: the runs a shutdown cancels
+        # still stream their last events (RUN_CANCELED) to their hosts.
         async with (
-            runs,
             serve(
                 [service],
                 host=options.host,
@@ -122,6 +131,7 @@ async def _serve(options: ServerOptions) -> int:
                 path=options.socket,
                 ssl_context=_ssl_context(options),
             ) as bound,
+            runs,
         ):
             ready = ReadyInfo(address=bound.address, pid=os.getpid(), server_id=server_id)
             sys.stdout.write(format_ready_line(ready))
@@ -138,9 +148,25 @@ async def _serve(options: ServerOptions) -> int:
                 tg.start_soon(watchdog.run, lambda: _heartbeat_expired(stop, options))
             await stop.event.wait()
             logger.info("Stopping: %s.", stop.reason)
-            await service.wait_for_runs(stop.grace_seconds)
+            await _drain_runs(service, runs, stop)
         tg.cancel_scope.cancel()
     return stop.exit_status
+
+
+async def _drain_runs(
+    service: CodeLocationService, runs: CodeServerRuns, stop: StopRequest
+) -> None:
+    """Refuse new runs, let those in flight finish within the grace, then cancel them."""
+    runs.stop_accepting(stop.reason)
+    await service.wait_for_runs(stop.grace_seconds)
+    if service.runs_in_flight:
+        runs.cancel_all(
+            f"The code server is shutting down ({stop.reason}): the run did not finish "
+            f"within its {stop.grace_seconds:g} s shutdown grace and was canceled."
+        )
+        # Async steps stop at once; a thread step that ignores its cancellation
+        # is abandoned when the runs are closed, after this.
+        await service.wait_for_runs(CANCEL_SECONDS)
 
 
 def _ssl_context(options: ServerOptions) -> ssl.SSLContext | None:
@@ -169,7 +195,7 @@ async def _first_of(*events: anyio.Event) -> None:
             tg.start_soon(wait, event)
 
 
-def _install_signal_handlers(stop: StopRequest) -> None:
+def _install_signal_handlers(stop: StopRequest, grace: float) -> None:
     loop = asyncio.get_running_loop()
 
     def on_signal(signum: int) -> None:
@@ -179,7 +205,7 @@ def _install_signal_handlers(stop: StopRequest) -> None:
             sys.stderr.write(f"runtime code server: second {name}; exiting now.\n")
             sys.stderr.flush()
             os._exit(128 + signum)
-        stop.request(f"received {name}")
+        stop.request(f"received {name}", grace_seconds=grace)
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)

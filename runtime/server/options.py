@@ -9,6 +9,8 @@ if TYPE_CHECKING:
     from runtime.loader.target import LoadTarget
 
 DEFAULT_HEARTBEAT_TIMEOUT = 30.0
+# On SIGTERM or SIGINT: how long runs in flight may take to finish before they are canceled.
+DEFAULT_SHUTDOWN_GRACE = 10.0
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class ServerOptions:
     # TLS on the TCP port: the certificate chain and its key (or None: in the certfile).
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+    shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
 
     def __post_init__(self) -> None:
         if (self.port is None) == (self.socket is None):

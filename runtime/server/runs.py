@@ -73,6 +73,8 @@ class CodeServerRuns:
         self._runs: dict[str, _ActiveRun] = {}
         self._task_group: TaskGroup | None = None
         self._closed = False
+        # Set when the server is shutting down: why, for the runs it then refuses.
+        self._stopping: str | None = None
 
     @property
     def runs_in_flight(self) -> int:
@@ -139,6 +141,11 @@ class CodeServerRuns:
             raise ExecutionError(
                 f"Run {request.run_id!r} cannot start: this code server is shutting down."
             )
+        if self._stopping is not None:
+            yield _refusal(
+                request, f"this code server is shutting down ({self._stopping}); launch it again"
+            )
+            return
         if request.run_id in self._runs:
             raise ExecutionError(
                 f"Run {request.run_id!r} is already executing in this code server."
@@ -154,6 +161,15 @@ class CodeServerRuns:
             if not active.done.is_set():
                 # Nobody listens any more: stop the work rather than run it blind.
                 active.token.cancel()
+
+    def stop_accepting(self, reason: str) -> None:
+        """Refuse new runs from now on (each ends with one RUN_FAILURE naming `reason`)."""
+        self._stopping = reason
+
+    def cancel_all(self, reason: str) -> None:
+        """Ask every run executing here to stop; each reports `reason` in an engine event."""
+        for active in list(self._runs.values()):
+            active.token.cancel(reason)
 
     async def cancel(self, run_id: str) -> m.CancelRunReply:
         """Ask a run executing here to stop; found=False when it is not (or no longer) running."""
@@ -185,3 +201,15 @@ class CodeServerRuns:
             active.done.set()
             self._runs.pop(request.run_id, None)
             buffer.close()
+
+
+def _refusal(request: m.ExecuteRunRequest, why: str) -> m.EventBatch:
+    """The one RUN_FAILURE of a run this server will not start."""
+    from runtime.protocol.run_log import ListSink, RunLog
+
+    sink = ListSink()
+    message = f"Run {request.run_id!r} of job {request.job_name!r} could not start: {why}."
+    RunLog(request.run_id, sink, next_sequence=max(request.first_sequence, 1)).emit(
+        "RUN_FAILURE", None, m.RunFailurePayload(message=message)
+    )
+    return m.EventBatch(events=sink.events)

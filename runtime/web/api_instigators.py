@@ -1,9 +1,11 @@
 """`/api/schedules` and `/api/sensors`: what each location defines, with its status and ticks.
 
-A schedule's or sensor's status is the one stored in the instance (set by
-start/stop here, or by `runtime schedule|sensor start|stop`), else the default
-status its definition declares (`state_stored` is false then). The daemon
-evaluates those that are running and stores a tick per evaluation.
+A schedule's or sensor's status follows the daemon's rules
+(runtime.daemon.instigators): the choice stored by start/stop (here, or
+`runtime schedule|sensor start|stop`) once someone made one, else the default
+status its definition declares. Start and stop here go through the same
+`set_status` as the command line. The daemon evaluates those that are running
+and stores a tick per evaluation.
 """
 
 from __future__ import annotations
@@ -13,13 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from runtime.daemon.instigators import find_instigator
+from runtime.daemon.instigators import set_status as choose_status
 from runtime.errors import UnknownDefinitionError
-from runtime.instance.daemon_records import (
-    InstigatorKind,
-    InstigatorState,
-    InstigatorStatus,
-    instigator_id,
-)
+from runtime.instance.daemon_records import InstigatorKind, InstigatorStatus, instigator_id
 from runtime.web.endpoints import Endpoint
 from runtime.web.http import ApiError, json_response, read_json
 from runtime.web.models import InstigatorBody, InstigatorStatusRequest, TickBody
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
+    from runtime.instance.daemon_records import InstigatorState
     from runtime.instance.instance import Instance
     from runtime.web.context import WebContext
 
@@ -78,7 +78,9 @@ def defined_instigators(ctx: WebContext, kind: str) -> list[InstigatorBody]:
 async def with_state(
     instance: Instance, body: InstigatorBody, state: InstigatorState | None
 ) -> InstigatorBody:
-    """`body` with its stored status and cursor (when stored) and its recent ticks."""
+    """`body` with its status as the daemon sees it, its cursor (when stored) and its recent ticks."""
+    from runtime.daemon.instigators import chosen_by_hand
+
     ticks = await instance.get_ticks(
         instigator_id(body.kind, body.location, body.name), limit=RECENT_TICKS
     )
@@ -96,8 +98,9 @@ async def with_state(
         ]
     }
     if state is not None:
+        status = state.status if chosen_by_hand(state) else body.default_status
         changes |= {
-            "status": str(state.status),
+            "status": str(status),
             "state_stored": True,
             "cursor": state.cursor,
             "last_tick_at": state.last_tick_at,
@@ -137,19 +140,9 @@ def _endpoints_of(ctx: WebContext, kind: str) -> list[Endpoint]:
         target = _find(ctx, kind, request.path_params["name"], body.location)
         running = request.url.path.endswith("/start")
         instance = await ctx.open_instance()
-        key = instigator_id(kind, target.location, target.name)
         status = InstigatorStatus.RUNNING if running else InstigatorStatus.STOPPED
-        current = await instance.get_instigator_state(key)
-        if current is None:
-            current = InstigatorState(
-                name=target.name,
-                kind=InstigatorKind(kind),
-                location=target.location,
-                updated_at=time.time(),
-            )
-        stored = await instance.set_instigator_state(
-            msgspec.structs.replace(current, status=status)
-        )
+        instigator = find_instigator(ctx.workspace.locations, kind, target.name, target.location)
+        stored = await choose_status(instance, instigator, status, now=time.time())
         return json_response(await with_state(instance, target, stored))
 
     list_all.__name__ = f"list_{plural}"

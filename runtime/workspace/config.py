@@ -169,10 +169,11 @@ def load_workspace_yaml(path: Path) -> list[LocationSpec]:
     Raises WorkspaceConfigError for: YAML that does not parse, an unknown key
     (suggesting the closest known one), a missing required key, an entry with
     no kind or two kinds, an empty ``load_from``, both or neither of ``port``
-    and ``socket``, ``ssl`` with a ``socket``, a ``relative_path`` that does not exist, an
-    ``executable_path`` not on PATH, and two locations with the same name.
+    and ``socket``, ``ssl`` with a ``socket``, an ``executable_path`` not on
+    PATH, and two locations with the same name. A ``python_file`` that does not
+    exist is not an error here: that location alone fails to load.
     """
-    document = read_yaml_document(path, error=WorkspaceConfigError)
+    document = read_yaml_document(path, error=WorkspaceConfigError, schema=_WorkspaceFile)
     parsed = document.convert(_WorkspaceFile, error=WorkspaceConfigError)
     if not parsed.load_from:
         raise document.error(
@@ -260,22 +261,15 @@ def _code_spec(
 ) -> LocationSpec:
     if isinstance(value, str):
         options = _CodeTarget()
-        target, target_at = value, at
+        target = value
     else:
         options = value
-        target_key = _TARGET_KEY[kind]
-        target, target_at = getattr(value, target_key), (*at, target_key)
+        target = getattr(value, _TARGET_KEY[kind])
 
     if kind == "python_file":
-        file = Path(os.path.abspath(base / os.path.expanduser(target)))
-        if not file.is_file():
-            raise document.error(
-                WorkspaceConfigError,
-                target_at,
-                f"`{format_config_path(target_at)}` names {file}, which does not exist "
-                f"(paths are relative to {base}).",
-            )
-        target = str(file)
+        # A file that does not exist puts only its location in error when the
+        # workspace loads (see runtime.workspace.supervisor), as an import error would.
+        target = os.path.abspath(base / os.path.expanduser(target))
 
     working_directory = str(base)
     if options.working_directory is not None:

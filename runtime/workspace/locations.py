@@ -1,8 +1,8 @@
 """Locations: the code locations of one workspace, loaded and kept healthy.
 
 Entering `serve` starts every location's supervisor concurrently and reports
-started once each has loaded or failed; cancelling it stops every process the
-supervisors started. Knows nothing of runs or storage: the public Workspace
+started once each has loaded or failed (or once each started loading, without
+`wait_for_load`); cancelling it stops every process the supervisors started. Knows nothing of runs or storage: the public Workspace
 (runtime.host.workspace) composes it with runs and the instance.
 """
 
@@ -62,8 +62,15 @@ class StatusWatcher(AsyncResource):
 class Locations:
     """Every code location of a workspace, by name; raises WorkspaceConfigError for a duplicate name."""
 
-    def __init__(self, specs: Iterable[LocationSpec], options: SupervisorOptions) -> None:
+    def __init__(
+        self,
+        specs: Iterable[LocationSpec],
+        options: SupervisorOptions,
+        *,
+        wait_for_load: bool = True,
+    ) -> None:
         self.options = options
+        self._wait_for_load = wait_for_load
         locations: dict[str, CodeLocation] = {}
         for spec in specs:
             if spec.name in locations:
@@ -80,7 +87,8 @@ class Locations:
         self._closed = False
 
     async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Start every location; report started once each loaded or failed; supervise until cancelled."""
+        """Start every location; report started once each loaded or failed (at once without
+        `wait_for_load`); supervise until cancelled."""
         from runtime.workspace.remote import RemoteSupervisor
         from runtime.workspace.supervisor import ManagedSupervisor
 
@@ -94,8 +102,9 @@ class Locations:
                         else RemoteSupervisor(location, self.options)
                     )
                     await tg.start(supervisor.run, name=f"location {location.name}")
-                for location in self._locations.values():
-                    await location.settled.wait()
+                if self._wait_for_load:
+                    for location in self._locations.values():
+                        await location.settled.wait()
                 task_status.started()
                 await anyio.sleep_forever()
         finally:

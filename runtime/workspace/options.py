@@ -42,3 +42,6 @@ class SupervisorOptions(CodeServerOptions):
     remote_retry: RestartPolicy = field(
         default_factory=lambda: RestartPolicy(initial_delay=1.0, max_delay=30.0)
     )
+    # On close: how long runs in flight get to end CANCELED through their code
+    # servers before the host ends them itself (still CANCELED, with the reason).
+    cancel_grace: float = 2.0

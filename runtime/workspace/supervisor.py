@@ -34,11 +34,19 @@ if TYPE_CHECKING:
     from runtime.process.code_server import CodeServerProcess
     from runtime.workspace.location import CodeLocation
     from runtime.workspace.options import SupervisorOptions
+    from runtime.workspace.spec import LocationSpec
 
 logger = logging.getLogger("runtime.workspace")
 
 
-__all__ = ["CALL_TIMEOUT", "UNREACHABLE", "ManagedSupervisor", "first_of", "unreachable_failure"]
+__all__ = [
+    "CALL_TIMEOUT",
+    "UNREACHABLE",
+    "ManagedSupervisor",
+    "first_of",
+    "missing_file_failure",
+    "unreachable_failure",
+]
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,24 @@ def unreachable_failure(location_name: str, address: str, exc: BaseException) ->
     return LocationFailure(
         type=type(exc).__name__,
         message=f"location {location_name!r}: {detail}",
+        time=time.time(),
+    )
+
+
+def missing_file_failure(spec: LocationSpec) -> LocationFailure | None:
+    """The failure of a python_file location whose file does not exist (None when it does).
+
+    Checked before each load, so the file may appear later and a reload picks it up.
+    """
+    if spec.kind != "python_file" or spec.python_file is None:
+        return None
+    if os.path.isfile(spec.python_file):
+        return None
+    where = f" (declared in {spec.origin})" if spec.origin else ""
+    what = "is a directory, not a file" if os.path.isdir(spec.python_file) else "does not exist"
+    return LocationFailure(
+        type="FileNotFoundError",
+        message=f"location {spec.name!r}: its python_file {spec.python_file} {what}{where}.",
         time=time.time(),
     )
 
@@ -210,6 +236,9 @@ class ManagedSupervisor:
         """
         from runtime.process.loaded import open_loaded_code_server
 
+        missing = missing_file_failure(self._location.spec)
+        if missing is not None:
+            raise LoadFailed(missing)
         target = self._location.spec.code_server_target()
         sender = f"workspace host pid {os.getpid()}"
         try:

@@ -139,7 +139,7 @@ def resolve_targets(options: TargetOptions, cwd: Path) -> list[LocationSpec]:
     """The locations a command line asks for; relative paths are taken from ``cwd``.
 
     Raises WorkspaceConfigError when target kinds are mixed (naming the clashing
-    flags), a flag is missing its partner, a file does not exist, two locations
+    flags), a flag is missing its partner, a workspace file does not exist, two locations
     get the same name, or no target is given and ``cwd`` holds no workspace
     (saying what to create).
     """
@@ -229,9 +229,8 @@ def _from_code_targets(options: TargetOptions, cwd: Path) -> list[LocationSpec]:
 
     specs: list[LocationSpec] = []
     for file in options.python_files:
+        # A missing file fails only its own location, when the workspace loads.
         path = _absolute(file, cwd)
-        if not path.is_file():
-            raise WorkspaceConfigError(f"-f/--python-file {file}: {path} does not exist.")
         specs.append(_code_spec("python_file", str(path), options, working_directory))
     for module in options.modules:
         specs.append(_code_spec("python_module", module, options, working_directory))

@@ -76,6 +76,16 @@ async def test_bad_input_raises_and_stores_nothing(tmp_path: Path) -> None:
             )
         with pytest.raises(RunConfigError, match="greet"):
             await ws.launch_run(job="configured")
+        # A misspelt field used to run with the default: it is named, with the right one.
+        with pytest.raises(
+            RunConfigError,
+            match=r"unknown field 'timez' at `\$\.ops\.greet\.config\.timez` "
+            r"\(did you mean 'times'\?\)",
+        ):
+            await ws.launch_run(
+                job="configured",
+                run_config={"ops": {"greet": {"config": {"name": "ada", "timez": 2}}}},
+            )
         assert await ws.instance.storage.count_runs() == 0
 
 

@@ -281,9 +281,15 @@ async def test_cancelling_the_holder_mid_run_stops_everything(tmp_path: Path, ho
             while _alive(pids["server"]):
                 await anyio.sleep(0.05)
         record = await instance.storage.get_run(run_ids[0])
-        assert record is not None and record.status == RunStatus.FAILURE
+        assert record is not None and record.status == RunStatus.CANCELED
+        assert record.failure_reason is not None
+        assert "its workspace closed" in record.failure_reason
         events = await instance.storage.get_events(run_ids[0])
-        assert events[-1].event_type == "RUN_FAILURE"
+        assert events[-1].event_type == "RUN_CANCELED"
+        engine = [e.payload for e in events if e.event_type == "ENGINE_EVENT"]
+        assert any(
+            isinstance(p, EnginePayload) and "its workspace closed" in p.message for p in engine
+        )
     (tmp_path / "release").write_text("go")
 
 

@@ -354,6 +354,17 @@ async def test_schedules_and_sensors_start_stop_and_show_their_ticks(tmp_path: P
         assert state is not None and state.status == "running"
         assert (await srv.client.get("/api/sensors")).json()[0]["status"] == "running"
         assert (await srv.client.get("/api/schedules")).json()[0]["status"] == "stopped"
+        # The daemon sees the same choices: the web starts and stops through its rules.
+        from runtime.daemon.instigators import effective_status, find_instigator
+
+        locations = srv.workspace.locations
+        for kind, name, expected in (
+            ("sensor", "watcher", "running"),
+            ("schedule", "hourly", "stopped"),
+        ):
+            instigator = find_instigator(locations, kind, name)
+            stored = await instance.get_instigator_state(instigator.id)
+            assert str(effective_status(instigator, stored)) == expected
 
         # Ticks the daemon stores appear with their sensor, newest first.
         key = instigator_id("sensor", LOCATION, "watcher")

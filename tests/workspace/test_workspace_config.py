@@ -395,19 +395,15 @@ def test_neither_port_nor_socket(tmp_path: Path) -> None:
     )
 
 
-def test_missing_python_file_is_named(tmp_path: Path) -> None:
-    message = workspace_error(tmp_path, "load_from:\n  - python_file: lost.py\n")
-    assert (
-        f"line 2, column 18: `$.load_from[0].python_file` names {tmp_path / 'lost.py'}, "
-        "which does not exist"
-    ) in message
-    message = workspace_error(
-        tmp_path, "load_from:\n  - python_file:\n      relative_path: sub/lost.py\n"
+def test_a_missing_python_file_is_parsed_for_its_location_to_fail(tmp_path: Path) -> None:
+    # The workspace loads; only this location fails, naming the file and its line.
+    path = write_workspace(
+        tmp_path,
+        "load_from:\n  - python_file: lost.py\n  - python_file: {relative_path: sub/x.py}\n",
     )
-    assert (
-        f"line 3, column 22: `$.load_from[0].python_file.relative_path` names "
-        f"{tmp_path / 'sub' / 'lost.py'}, which does not exist"
-    ) in message
+    specs = load_workspace_yaml(path)
+    assert [s.python_file for s in specs] == [str(tmp_path / "lost.py"), str(tmp_path / "sub/x.py")]
+    assert specs[0].origin == f"{path} line 2"
 
 
 def test_bare_executable_not_on_path(tmp_path: Path) -> None:

@@ -144,9 +144,14 @@ def test_files_modules_and_package_together(tmp_path: Path) -> None:
     ]
 
 
-def test_missing_python_file(tmp_path: Path) -> None:
-    message = resolve_error(tmp_path, "-f", "gone.py")
-    assert message == f"-f/--python-file gone.py: {tmp_path / 'gone.py'} does not exist."
+def test_a_missing_python_file_is_a_location_not_an_error(tmp_path: Path) -> None:
+    # It fails to load on its own, leaving the other targets alone.
+    touch(tmp_path / "here.py")
+    specs = resolve(tmp_path, "-f", "gone.py", "-f", "here.py")
+    assert [(s.name, s.python_file) for s in specs] == [
+        ("gone", str(tmp_path / "gone.py")),
+        ("here", str(tmp_path / "here.py")),
+    ]
 
 
 def test_missing_working_directory(tmp_path: Path) -> None:

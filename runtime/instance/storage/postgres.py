@@ -34,11 +34,10 @@ from runtime.instance.storage.postgres_schema import (
     migrate,
 )
 from runtime.instance.storage.postgres_transactions import BEGIN, BEGIN_EVENTS, Transactions
+from runtime.resource import OpenedResource
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Collection, Sequence
-    from types import TracebackType
-    from typing import Self
 
     from anyio.abc import TaskGroup
 
@@ -77,7 +76,7 @@ def channel_name(schema: str) -> str:
     return name
 
 
-class PostgresRunStorage:
+class PostgresRunStorage(OpenedResource):
     """The PostgreSQL RunStorage: `async with PostgresRunStorage(config) as storage: ...`.
 
     Opening connects, creates or migrates the schema (one host at a time) and
@@ -127,18 +126,6 @@ class PostgresRunStorage:
         return self._notifications
 
     # --- life --------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def open(self) -> None:
         """Connect, migrate the schema and start listening; raises StorageError on failure.

@@ -28,12 +28,11 @@ from runtime.instance.storage import sqlite_daemon as daemon_sql
 from runtime.instance.storage import sqlite_runs as run_sql
 from runtime.instance.storage.sqlite_schema import MIGRATIONS, Migration, current_version, migrate
 from runtime.instance.storage.sqlite_thread import SqliteThread
+from runtime.resource import OpenedResource
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
     from pathlib import Path
-    from types import TracebackType
-    from typing import Self
 
     from runtime.instance.daemon_records import (
         DaemonHeartbeat,
@@ -62,7 +61,7 @@ POLL_SECONDS = 0.1
 T = TypeVar("T")
 
 
-class SqliteRunStorage:
+class SqliteRunStorage(OpenedResource):
     """The SQLite RunStorage: `async with SqliteRunStorage(base_dir) as storage: ...`.
 
     The database is `base_dir/runtime.db`, created (with its directory, mode
@@ -100,18 +99,6 @@ class SqliteRunStorage:
         return self._schema_version
 
     # --- life --------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def open(self) -> None:
         """Create and migrate the database and start its threads; raises StorageError on failure."""
