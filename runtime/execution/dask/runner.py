@@ -209,6 +209,10 @@ class DaskRunner:
                     await client.cancel(pending, force=True, reason="the run ended")
                 for task in self._cancels:
                     await asyncio.gather(task, return_exceptions=True)
+                # Else the scheduler tells the topic, which is the client's
+                # own, that the client left, over the comm being closed.
+                if self._topic:
+                    client.unsubscribe_topic(self._topic)
                 await client.close()
             cluster: Any = self._cluster
             self._cluster = None
