@@ -150,12 +150,18 @@ class DaskRunner:
         self._topic = str(client.id)
         client.subscribe_topic(self._topic, self._on_message)
         paths = import_roots(self._ops)
-        if paths:
-            digest = hashlib.sha1("\0".join(paths).encode()).hexdigest()[:12]
-            await client.register_plugin(SysPathPlugin(paths, f"runtime-sys-path-{digest}"))
-        # An asynchronous client caches no per-worker information: ask.
-        scheduler: Any = client.scheduler
-        info = await scheduler.identity(n_workers=-1)
+        try:
+            if paths:
+                digest = hashlib.sha1("\0".join(paths).encode()).hexdigest()[:12]
+                await client.register_plugin(SysPathPlugin(paths, f"runtime-sys-path-{digest}"))
+            # An asynchronous client caches no per-worker information: ask.
+            scheduler: Any = client.scheduler
+            info = await scheduler.identity(n_workers=-1)
+        except Exception as exc:
+            raise RunnerUnavailableError(
+                f"The Dask scheduler at {self._address} refused the run's setup (its code's "
+                f"folders on the workers' sys.path): {_first_line(exc)}"
+            ) from None
         workers = info.get("workers", {})
         threads = sum(int(w.get("nthreads", 0)) for w in workers.values())
         where = "a LocalCluster started for the run" if options.local else "the Dask cluster"
