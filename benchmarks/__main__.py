@@ -60,6 +60,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_POSTGRES_URL,
         help="with --storage postgres: a superuser URL of the server to make a scratch database on",
     )
+    parser.add_argument(
+        "--executor",
+        choices=("in_process", "dask"),
+        default="in_process",
+        help="the steps scenario's executor: dask compares fan-outs on a 2-worker Dask cluster",
+    )
     parser.add_argument("--repeats", type=int, default=None, help="runs per figure after warm-up")
     parser.add_argument("--warmup", type=int, default=1, help="discarded runs before measuring")
     parser.add_argument("--peer-repeats", type=int, default=None, help="runs per Dagster figure")
@@ -109,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             peer_repeats=args.peer_repeats or (1 if args.quick else 3),
             storage=args.storage,
             postgres_url=args.postgres_url,
+            executor=args.executor,
         )
         for name in args.scenarios:
             print(f"benchmarks: running {name}...", file=sys.stderr, flush=True)

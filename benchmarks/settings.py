@@ -26,6 +26,8 @@ class Settings:
     storage: str = "sqlite"
     # A superuser URL of the server `--storage postgres` creates its scratch database on.
     postgres_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    # The executor of the steps scenario: in_process (its usual rows) or dask.
+    executor: str = "in_process"
 
     def pick(self, full: tuple[int, ...], quick: tuple[int, ...]) -> tuple[int, ...]:
         """The sizes to measure: the quick subset under --quick, else the full list."""

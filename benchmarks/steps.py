@@ -71,9 +71,20 @@ def load_job(file: Path) -> JobDefinition:
 
 
 async def run_once(
-    job: JobDefinition, folder: Path, index: int, *, steps: int, executor: str = "in_process"
+    job: JobDefinition,
+    folder: Path,
+    index: int,
+    *,
+    steps: int,
+    executor: str = "in_process",
+    executor_config: dict[str, Any] | None = None,
+    shared_outputs: bool = False,
 ) -> dict[str, float]:
-    """Run the job once with every event stored; seconds from planning to the last event stored."""
+    """Run the job once with every event stored; seconds from planning to the last event stored.
+
+    With `shared_outputs`, outputs go through an FsspecIOManager under `folder`
+    (as a launched dask run's do) instead of staying in memory.
+    """
     from runtime.execution.events import EventBuffer
     from runtime.execution.plan import ExecutionPlan
     from runtime.execution.scheduler import execute_plan
@@ -104,6 +115,8 @@ async def run_once(
                     run_id=run_id,
                     sink=buffer,
                     executor=executor,
+                    executor_config=executor_config,
+                    io_manager=_shared_outputs(folder, run_id) if shared_outputs else None,
                 )
                 buffer.close()
             await writer.flush(run_id)
@@ -118,8 +131,19 @@ async def run_once(
     return {"seconds": seconds, "events": float(len(stored))}
 
 
+def _shared_outputs(folder: Path, run_id: str) -> Any:
+    from runtime.execution.fsspec_io import FsspecIOManager
+
+    return FsspecIOManager(folder / "outputs", run_id)
+
+
 async def measure_ours(
-    settings: Settings, file: Path, n: int, executor: str = "in_process"
+    settings: Settings,
+    file: Path,
+    n: int,
+    executor: str = "in_process",
+    executor_config: dict[str, Any] | None = None,
+    shared_outputs: bool = False,
 ) -> dict[str, Figure]:
     job = load_job(file)
     folder = settings.workdir / "steps" / f"db_{file.stem}_{executor}"
@@ -127,7 +151,15 @@ async def measure_ours(
     repeats = min(settings.repeats, 3) if n >= 10_000 else settings.repeats
 
     async def once() -> dict[str, float]:
-        return await run_once(job, folder, next(counter), steps=n, executor=executor)
+        return await run_once(
+            job,
+            folder,
+            next(counter),
+            steps=n,
+            executor=executor,
+            executor_config=executor_config,
+            shared_outputs=shared_outputs,
+        )
 
     return await acollect(once, repeats=repeats, warmup=settings.warmup)
 
@@ -237,6 +269,10 @@ def _row(settings: Settings, n: int, shape: generate.Shape, mode: str, executor:
 
 
 def run(settings: Settings) -> list[Row]:
+    if settings.executor == "dask":
+        from benchmarks import dask_steps
+
+        return dask_steps.run(settings)
     rows: list[Row] = []
     shapes = ("layered",) if settings.quick else generate.SHAPES
     for n in settings.pick(FULL_SIZES, QUICK_SIZES):

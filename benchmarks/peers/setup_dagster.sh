@@ -10,5 +10,6 @@ if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet "${DAGSTER_SPEC:-dagster}"
+# dagster-dask: Dagster's dask_executor, for `--executor dask`.
+"$venv/bin/python" -m pip install --quiet "${DAGSTER_SPEC:-dagster}" "${DAGSTER_DASK_SPEC:-dagster-dask}"
 "$venv/bin/python" -c 'import dagster; print("dagster", dagster.__version__, "installed in '"$venv"'")'

@@ -34,11 +34,13 @@ def resolve_run_config(
     where = f"Run config for job {job.name!r}"
     if not isinstance(run_config, Mapping):
         raise RunConfigError(f"{where} must be a mapping, got {type(run_config).__name__}.")
-    unknown = [key for key in run_config if key != "ops"]
+    # `execution` chooses the run's executor; the engine reads it (runtime.execution.executors).
+    unknown = [key for key in run_config if key not in ("ops", "execution")]
     if unknown:
         raise RunConfigError(
-            f"{where} has the key {unknown[0]!r} at `$`{_did_you_mean(unknown[0], ['ops'])}; "
-            "the only key is 'ops'."
+            f"{where} has the key {unknown[0]!r} at `$`"
+            f"{_did_you_mean(unknown[0], ['ops', 'execution'])}; the keys are 'ops' and "
+            "'execution'."
         )
     ops = run_config.get("ops")
     if ops is None:

@@ -13,7 +13,7 @@ import anyio
 
 from runtime.definitions.graph import ASSET_JOB_NAME
 from runtime.errors import ExecutionError
-from runtime.execution.executors import DEFAULT_EXECUTOR
+from runtime.execution.executors import DEFAULT_EXECUTOR, executor_from_run_config
 from runtime.execution.io_manager import InMemoryIOManager
 from runtime.execution.job_run import plan_job
 from runtime.execution.scheduler import execute_plan
@@ -100,6 +100,9 @@ def execute_job_in_process(
     thread (blocking the caller until it ends).
     """
     plan, step_configs = plan_job(job, run_config or {}, step_selection=step_selection)
+    executor, executor_config = executor_from_run_config(
+        run_config or {}, executor, executor_config or {}, job_name=job.name
+    )
     io = io_manager if io_manager is not None else InMemoryIOManager()
     sink = ListSink()
     the_run_id = run_id or str(uuid.uuid4())

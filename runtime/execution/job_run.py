@@ -9,12 +9,18 @@ numbered by a RunLog, never a stream without a final event.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from runtime.definitions.config import resolve_run_config
 from runtime.errors import ExecutionError, RunConfigError, StepSelectionError, UnknownJobError
-from runtime.execution.executors import DEFAULT_EXECUTOR
+from runtime.execution.executors import (
+    DEFAULT_EXECUTOR,
+    RunOutputs,
+    executor_from_run_config,
+    resolve_executor,
+)
 from runtime.execution.io_manager import (
     FilesystemIOManager,
     InMemoryIOManager,
@@ -74,7 +80,11 @@ class RunProblem:
 
 @dataclass(frozen=True, slots=True)
 class PreparedRun:
-    """A run that may start: its plan, step configs, IO manager and checked executor options."""
+    """A run that may start: its plan, step configs, IO manager and checked executor options.
+
+    `request.executor` and `request.executor_config` are the ones the run
+    uses (its run config's `execution` choice, if any).
+    """
 
     request: JobRunRequest
     job: JobDefinition
@@ -125,15 +135,27 @@ def validate_run(
         return RunProblem("definition", exc)
     if executor is not None:
         try:
+            chosen, options = executor_from_run_config(
+                run_config, executor, executor_config or {}, job_name=job_name
+            )
+        except RunConfigError as exc:
+            return RunProblem("run_config", exc)
+        try:
             check_executor_options(
                 f"<new run of {job_name}>",
-                executor=executor,
-                executor_config=executor_config,
+                executor=chosen,
+                executor_config=options,
                 max_concurrent=max_concurrent,
                 pool_limits=pool_limits,
                 plan=plan,
             )
         except ValueError as exc:
+            if "execution" in run_config:
+                # The run config chose the executor or its options: its mistake.
+                return RunProblem(
+                    "run_config",
+                    RunConfigError(f"Run config for job {job_name!r}: `$.execution`: {exc}"),
+                )
             return RunProblem("executor", exc)
     return None
 
@@ -152,6 +174,10 @@ def prepare_run(repository: RepositoryDefinition, request: JobRunRequest) -> Pre
         step_selection=request.step_selection,
         reused_steps=request.reused_steps,
     )
+    executor, executor_config = executor_from_run_config(
+        request.run_config, request.executor, request.executor_config, job_name=request.job_name
+    )
+    request = dataclasses.replace(request, executor=executor, executor_config=executor_config)
     check_executor_options(
         request.run_id,
         executor=request.executor,
@@ -174,10 +200,33 @@ def prepare_run(repository: RepositoryDefinition, request: JobRunRequest) -> Pre
 
 
 def run_io_manager(request: JobRunRequest) -> IOManager:
-    """Memory for a run without storage; otherwise memory plus files for re-execution.
+    """The IO manager the run's executor makes (the dask executor's reach its workers); else
+    memory for a run without storage, and memory plus files for re-execution otherwise.
 
-    Raises ExecutionError when the run reuses steps' outputs it has no way to read.
+    Raises ExecutionError when the run reuses steps' outputs it has no way to read,
+    ValueError for executor storage that cannot be opened.
     """
+    definition = resolve_executor(request.executor, request.executor_config, run_id=request.run_id)
+    if definition.io_manager_for is not None:
+        if request.reused_steps and request.parent_run_id is None:
+            raise ExecutionError(
+                f"Run {request.run_id!r} reuses the outputs of steps "
+                f"{', '.join(request.reused_steps)} but names no parent_run_id to read them from."
+            )
+        io = definition.io_manager_for(
+            RunOutputs(
+                run_id=request.run_id,
+                storage_dir=request.storage_dir,
+                parent_run_id=request.parent_run_id,
+                options=request.executor_config,
+            )
+        )
+        if request.reused_steps and isinstance(io, InMemoryIOManager):
+            raise ExecutionError(
+                f"Run {request.run_id!r} reuses the outputs of steps "
+                f"{', '.join(request.reused_steps)} but has no storage to read them from."
+            )
+        return io
     if request.reused_steps and (request.storage_dir is None or request.parent_run_id is None):
         missing = "storage_dir" if request.storage_dir is None else "parent_run_id"
         raise ExecutionError(
@@ -209,6 +258,7 @@ async def execute_run(
         prepared = prepare_run(repository, request)
     except Exception as exc:
         return refuse_run(request, sink, exc)
+    chosen = prepared.request
     return await execute_plan(
         prepared.plan,
         run_id=request.run_id,
@@ -218,8 +268,8 @@ async def execute_run(
         io_manager=prepared.io_manager,
         max_concurrent=request.max_concurrent,
         pool_limits=request.pool_limits,
-        executor=request.executor,
-        executor_config=request.executor_config,
+        executor=chosen.executor,
+        executor_config=chosen.executor_config,
         cancel=cancel,
         first_sequence=request.first_sequence,
     )

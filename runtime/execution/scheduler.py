@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
+import msgspec
 
 from runtime.definitions.retry import RetryRequested
 from runtime.execution import capture
@@ -30,7 +31,9 @@ from runtime.execution.io_manager import InMemoryIOManager
 from runtime.execution.step_runner import (
     RemoteStepError,
     RunnerSetup,
+    RunnerUnavailableError,
     RunScope,
+    StartableRunner,
     StepCall,
     step_runner_factory,
 )
@@ -53,7 +56,6 @@ from runtime.protocol.run_status import RunStatus, StepStatus
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    import msgspec
     from anyio.abc import TaskGroup, TaskStatus
 
     from runtime.definitions.graph import OpDefinition
@@ -262,7 +264,12 @@ class _Run:
 
     async def execute(self) -> RunResult:
         capture.install()
+        started = await self._start_runners()
+        if isinstance(started, RunResult):
+            return started
         self.started_at = self.emit("RUN_START").timestamp
+        for report in started:
+            self.emit("ENGINE_EVENT", None, report)
         unlimited = unlimited_pools_message(self.plan, self.pool_limits)
         if unlimited is not None:
             # A pool without a limit constrains nothing: likely a missing setting.
@@ -310,11 +317,43 @@ class _Run:
         for failure in failures:
             self.emit("ENGINE_EVENT", None, EnginePayload(message=failure))
 
+    async def _start_runners(self) -> list[EnginePayload] | RunResult:
+        """Make the runners and start those that reach out first (a cluster), before RUN_START.
+
+        Returns what the started runners report, or, when one cannot start,
+        the FAILURE result of a run refused with that one sentence.
+        """
+        self._open_runners()
+        reports: list[EnginePayload] = []
+        try:
+            for runner in self.runners:
+                if isinstance(runner, StartableRunner):
+                    report = await runner.start()
+                    if report is not None:
+                        reports.append(report)
+        except BaseException as exc:
+            await self._close_runners()
+            if not isinstance(exc, RunnerUnavailableError):
+                raise
+            message = f"Run {self.run_id!r} could not start: {exc}"
+            # The sentence says it all; the frames that raised it are the runtime's.
+            info = msgspec.structs.replace(error_info(exc), traceback="")
+            event = self.emit("RUN_FAILURE", None, RunFailurePayload(message=message, error=info))
+            return RunResult(
+                run_id=self.run_id,
+                status=RunStatus.FAILURE,
+                start_time=event.timestamp,
+                end_time=event.timestamp,
+                failure_message=message,
+                failure_error=info,
+                event_count=1,
+            )
+        return reports
+
     async def _run_steps(self) -> None:
         if self.cancel.cancelled:
             self._begin_canceling()
             return
-        self._open_runners()
         async with anyio.create_task_group() as waited_for:
             self.uninterruptible_group = waited_for
             await waited_for.start(self._host_interruptible_steps)
@@ -578,10 +617,13 @@ class _Run:
     ) -> None:
         key = step.node.key
         emit = self.emit
+        summary = call.output_summary
         emit(
             "STEP_OUTPUT",
             key,
-            StepOutputPayload(value_repr=_value_repr(value), type_name=type(value).__qualname__),
+            StepOutputPayload(value_repr=_value_repr(value), type_name=type(value).__qualname__)
+            if summary is None
+            else StepOutputPayload(value_repr=summary[0], type_name=summary[1]),
         )
         context = call.context
         metadata = (

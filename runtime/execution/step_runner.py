@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from runtime.errors import ExecutionError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -56,7 +58,7 @@ class StepCall:
     """
 
     # Made for every step attempt: positional arguments and few slots keep it cheap.
-    __slots__ = ("context", "output_metadata", "retry_number", "scope", "step")
+    __slots__ = ("context", "output_metadata", "output_summary", "retry_number", "scope", "step")
 
     def __init__(
         self,
@@ -71,6 +73,8 @@ class StepCall:
         self.context = context
         # Metadata a function that ran elsewhere attached to its output.
         self.output_metadata: dict[str, Any] | None = None
+        # (repr, type name) of an output that stayed where the function ran.
+        self.output_summary: tuple[str, str] | None = None
 
     @property
     def key(self) -> str:
@@ -138,6 +142,10 @@ class StepCall:
             self.output_metadata = {}
         self.output_metadata.update(metadata)
 
+    def describe_output(self, value_repr: str, type_name: str) -> None:
+        """Say what the output is when the runner returns no value (it stayed on another machine)."""
+        self.output_summary = (value_repr, type_name)
+
 
 class StepRunner(Protocol):
     """Calls the functions of a run's steps in one place. One instance serves one run."""
@@ -165,6 +173,24 @@ class StepRunner(Protocol):
     async def aclose(self) -> None:
         """Release what the runner holds (worker processes); called once, after its last call."""
         ...
+
+
+@runtime_checkable
+class StartableRunner(Protocol):
+    """A StepRunner that must reach something before the run starts (a cluster)."""
+
+    async def start(self) -> EnginePayload | None:
+        """Connect or start what the steps will run on; called once, before RUN_START.
+
+        Returns the ENGINE_EVENT payload that says where the steps run, or
+        None. Raises RunnerUnavailableError when that cannot be done: the run
+        then fails with that one sentence, before it starts.
+        """
+        ...
+
+
+class RunnerUnavailableError(ExecutionError):
+    """A runner cannot reach or start what it runs steps on; the message names it (an address)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,6 +116,18 @@ def test_bad_shapes(run_config: dict[str, Any], message: str) -> None:
         resolve_run_config(etl, run_config)
 
 
+def test_execution_is_a_key_of_run_config_the_engine_reads() -> None:
+    config = {
+        "execution": {"dask": {}},
+        **_ops(extract={"table": "t", "window": {"start": 1, "end": 2}}),
+    }
+    assert "extract" in resolve_run_config(etl, config)
+    with pytest.raises(RunConfigError) as info:
+        resolve_run_config(etl, {"executon": {}})
+    assert "did you mean 'execution'" in str(info.value)
+    assert str(info.value).endswith("the keys are 'ops' and 'execution'.")
+
+
 def test_json_schema_is_cached() -> None:
     schema = config_json_schema(ExtractConfig)
     assert schema is config_json_schema(ExtractConfig)

@@ -1,4 +1,5 @@
-"""Fixtures of the execution tests: a plugin executor registered for one test; no forkserver left."""
+"""Fixtures of the execution tests: a plugin executor registered for one test; no forkserver left;
+a real Dask cluster for the dask executor's tests."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from runtime.execution import executors, step_runner
 from runtime.execution.executors import ExecutorDefinition, register_executor
 from runtime.execution.processes import stop_forkserver
 from runtime.execution.step_runner import register_step_runner, step_runner_names
+from tests.execution.dask_cluster import DaskCluster, start_cluster
 from tests.execution.recording_runner import RecordingRunner, check_label
 
 if TYPE_CHECKING:
@@ -38,3 +40,20 @@ def recording(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[RecordingRunner]
     )
     RecordingRunner.made = []
     yield RecordingRunner.made
+
+
+@pytest.fixture(scope="package")
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
+    """A `dask scheduler` and two `dask worker` processes on 127.0.0.1, for the package's tests."""
+    cluster = start_cluster(tmp_path_factory.mktemp("dask-cluster"))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def dask_address(dask_cluster: DaskCluster) -> str:
+    """The cluster's scheduler address, once both workers are up (a test may have killed one)."""
+    dask_cluster.wait_for_workers()
+    return dask_cluster.address

@@ -57,8 +57,8 @@ def test_the_built_in_executors_pick_runners_by_op() -> None:
         "sync": "process",
         "cpu": "process",
     }
-    assert {"in_process", "multiprocess"} <= set(executor_names())
-    assert {"loop", "thread", "process"} <= set(step_runner_names())
+    assert {"in_process", "multiprocess", "dask"} <= set(executor_names())
+    assert {"loop", "thread", "process", "dask"} <= set(step_runner_names())
 
 
 def test_unknown_executors_and_refused_options_name_the_run() -> None:
@@ -66,7 +66,7 @@ def test_unknown_executors_and_refused_options_name_the_run() -> None:
         resolve_executor("multiproces", {}, run_id="r1")
     assert str(unknown.value) == (
         "Unknown executor 'multiproces' for run 'r1'; the registered executors are: "
-        "in_process, multiprocess. Did you mean 'multiprocess'?"
+        "dask, in_process, multiprocess. Did you mean 'multiprocess'?"
     )
     with pytest.raises(ValueError) as refused:
         resolve_executor("multiprocess", {"workers": 4}, run_id="r2")

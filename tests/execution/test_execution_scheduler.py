@@ -252,7 +252,7 @@ async def test_bad_limits_are_rejected() -> None:
     with pytest.raises(
         ValueError,
         match=r"Unknown executor 'gpu' for run 'run-1'; the registered executors are: "
-        r"in_process, multiprocess\.",
+        r"dask, in_process, multiprocess\.",
     ):
         await run_job(job, executor="gpu")
 

@@ -85,7 +85,7 @@ async def test_bad_executor_options_and_io_settings_are_refused_with_their_reaso
             server, m.ExecuteRunRequest(run_id="r4", job_name="locked", first_sequence=0)
         )
         unknown_executor = await collect(
-            server, m.ExecuteRunRequest(run_id="r5", job_name="locked", executor="dask")
+            server, m.ExecuteRunRequest(run_id="r5", job_name="locked", executor="spark")
         )
         refused_options = await collect(
             server,
@@ -112,8 +112,8 @@ async def test_bad_executor_options_and_io_settings_are_refused_with_their_reaso
     assert "first_sequence must be >= 1, got 0 for run 'r4'." in message
     message = only_failure(unknown_executor, first_sequence=1)
     assert message.endswith(
-        "Unknown executor 'dask' for run 'r5'; the registered executors are: "
-        "in_process, multiprocess."
+        "Unknown executor 'spark' for run 'r5'; the registered executors are: "
+        "dask, in_process, multiprocess."
     )
     message = only_failure(refused_options, first_sequence=1)
     assert message.endswith(

@@ -1,7 +1,8 @@
-"""The built-in step runners: `loop` (async steps), `thread` (sync steps), `process` (worker processes).
+"""The built-in step runners: `loop` (async steps), `thread` (sync steps), `process` (worker
+processes), `dask` (tasks on a Dask cluster).
 
-Importing this package registers them; the process runner's module (and
-multiprocessing) is imported only when a run uses it.
+Importing this package registers them; the process and dask runners' modules
+(multiprocessing, Dask) are imported only when a run uses them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,13 @@ def _process_runner(setup: RunnerSetup) -> StepRunner:
     return ProcessRunner(setup)
 
 
+def _dask_runner(setup: RunnerSetup) -> StepRunner:
+    from runtime.execution.dask.runner import DaskRunner
+
+    return DaskRunner(setup)
+
+
 register_step_runner("loop", LoopRunner)
 register_step_runner("thread", ThreadRunner)
 register_step_runner("process", _process_runner)
+register_step_runner("dask", _dask_runner)
