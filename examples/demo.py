@@ -111,6 +111,11 @@ async def main() -> int:
         left = [pid for pid in managed if is_running(pid)]
         print(f"\nWorkspace closed; code server processes still running: {left or 'none'}.")
         print("Stored runs: `.venv/bin/runtime run list`.")
+        print(
+            "The UI, the API and the daemon over this workspace: "
+            "`.venv/bin/runtime dev -w examples/workspace/workspace.yaml`, "
+            "then open http://127.0.0.1:3000."
+        )
         return 0 if ok and not left else 1
     finally:
         remote.terminate()
